@@ -1,0 +1,155 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own file.
+
+mod export;
+mod import;
+mod info;
+mod predict;
+mod sweep;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use innscope::data::assets;
+use innscope::engine::{Engine, EngineChoice};
+use innscope::inn::{GroupId, PartitionKind, Plan, Resolved};
+use innscope::model::{Model, native};
+
+/// Explore Integral Neural Networks: re-discretize continuous weights at any width and
+/// resolution, and see what it does to the network.
+///
+/// MODEL may be omitted wherever it makes sense: it then means the bundled demo model.
+#[derive(Debug, Parser)]
+#[command(name = "innscope", version, about, long_about)]
+pub struct Cli {
+    /// Model to open (`*.inn.safetensors`); the bundled demo when omitted.
+    pub model: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a model: input, groups (ids, sizes, members), parameters, continuous axes, graph.
+    Info(info::InfoArgs),
+    /// Convert a TorchIntegral checkpoint (`torch.save` state_dict) plus its architecture
+    /// manifest into the native format.
+    ImportTorchintegral(import::ImportArgs),
+    /// Classify images at chosen partition sizes and resolution (top classes with probabilities).
+    Predict(predict::PredictArgs),
+    /// Write the discretized network at chosen sizes as a plain safetensors state_dict keyed by
+    /// the original module paths (loadable with `safetensors.torch.load_file`).
+    Export(export::ExportArgs),
+    /// Accuracy on an IDX data set against keep ratio (or explicit size configurations) or
+    /// input resolution; CSV out.
+    Sweep(sweep::SweepArgs),
+}
+
+/// Options shared by every command that computes.
+#[derive(Clone, Debug, Args)]
+pub struct PlanArgs {
+    /// Partition sizes per group id, e.g. `0=8,2=16` (see `innscope info` for ids).
+    #[arg(long, value_name = "G=N,...", conflicts_with = "keep")]
+    pub sizes: Option<String>,
+    /// Keep this fraction of every group's original size (e.g. 0.5), rounded, at least 2.
+    #[arg(long, value_name = "RATIO")]
+    pub keep: Option<f64>,
+    /// Input resolution in pixels (square); the model's native resolution when omitted.
+    #[arg(long, value_name = "PX")]
+    pub resolution: Option<usize>,
+    /// Partition kind: `learned` uses a group's learned points where it has them (resampled
+    /// by quantiles at other sizes), uniform elsewhere; `uniform` is linspace everywhere.
+    #[arg(long, default_value = "learned")]
+    pub partition: PartitionKind,
+    /// Engine: `auto` (the GPU where an adapter exists, else the CPU), `gpu` or `cpu`.
+    #[arg(long, default_value = "auto")]
+    pub engine: EngineChoice,
+}
+
+impl PlanArgs {
+    /// The plan these options describe, resolved against `model`.
+    pub fn resolve(&self, model: &Model) -> anyhow::Result<(Plan, Resolved)> {
+        let mut plan = model.default_plan();
+        plan.partition = self.partition;
+        if let Some(keep) = self.keep {
+            if !(keep.is_finite() && keep > 0.0 && keep <= 16.0) {
+                bail!("--keep {keep}: expected a ratio in (0, 16]");
+            }
+            plan.set_keep(&model.doc.groups, keep);
+        }
+        if let Some(sizes) = &self.sizes {
+            plan.sizes = parse_sizes(sizes)?;
+        }
+        if let Some(r) = self.resolution {
+            plan.resolution = [r, r];
+        }
+        let resolved = model.resolve(&plan)?;
+        Ok((plan, resolved))
+    }
+
+    /// Create the chosen engine for `plan`, saying on stderr when the CPU stands in.
+    pub fn engine(&self, model: &Model, plan: &Resolved) -> anyhow::Result<Engine> {
+        let (engine, fallback) = Engine::create(self.engine, model, plan)?;
+        if let Some(why) = fallback {
+            eprintln!("note: running on the CPU engine ({why})");
+        }
+        Ok(engine)
+    }
+}
+
+/// Parse `0=8,2=16`.
+pub fn parse_sizes(text: &str) -> anyhow::Result<BTreeMap<GroupId, usize>> {
+    text.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (g, n) = item
+                .split_once('=')
+                .with_context(|| format!("size {item:?}: expected GROUP=SIZE"))?;
+            let g: GroupId = g
+                .trim()
+                .parse()
+                .with_context(|| format!("size {item:?}: group id is not a number"))?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .with_context(|| format!("size {item:?}: size is not a number"))?;
+            Ok((g, n))
+        })
+        .collect()
+}
+
+/// Load a model file, or the bundled demo when `path` is `None`.
+pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
+    let Some(path) = path else {
+        return Ok(assets::demo_model());
+    };
+    if path.extension().is_some_and(|e| e == "pt" || e == "pth") {
+        bail!(
+            "{}: a PyTorch checkpoint; convert it first with `innscope import-torchintegral {} --manifest MANIFEST.json -o MODEL.inn.safetensors`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(native::read(path)?)
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => {
+            let model = load_model(cli.model.as_deref())?;
+            info::print_info(&model, false)?;
+            eprintln!(
+                "\n(the explorer window is not part of this build; the subcommands above are)"
+            );
+            Ok(())
+        }
+        Some(Command::Info(a)) => info::run(&a),
+        Some(Command::ImportTorchintegral(a)) => import::run(&a),
+        Some(Command::Predict(a)) => predict::run(&a),
+        Some(Command::Export(a)) => export::run(&a),
+        Some(Command::Sweep(a)) => sweep::run(&a),
+    }
+}

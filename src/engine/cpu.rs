@@ -1,0 +1,281 @@
+//! The CPU engine: discretization by [`Model::discretize`] (the math in `inn`), forward pass
+//! with `candle` tensors.
+//!
+//! Shapes: input `(N, C, H, W)` at the plan's resolution; output `(N, classes)` logits.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use ndarray::{Array2, ArrayD, ArrayView4};
+
+use super::EngineError;
+use crate::inn::Resolved;
+use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
+
+/// Discrete weights of one plan, ready for the forward pass.
+pub struct CpuEngine {
+    plan: Resolved,
+    weights: DiscreteWeights,
+    tensors: HashMap<String, Tensor>,
+}
+
+fn to_tensor(a: &ArrayD<f32>) -> Result<Tensor, EngineError> {
+    let data: Vec<f32> = a.iter().copied().collect();
+    Ok(Tensor::from_vec(data, a.shape(), &Device::Cpu)?)
+}
+
+impl CpuEngine {
+    /// Discretize `model` under `plan`.
+    ///
+    /// # Errors
+    /// Discretization failures (see [`Model::discretize`]).
+    pub fn new(model: &Model, plan: &Resolved) -> Result<Self, EngineError> {
+        let mut engine = Self {
+            plan: plan.clone(),
+            weights: DiscreteWeights::new(),
+            tensors: HashMap::new(),
+        };
+        engine.set_plan(model, plan)?;
+        Ok(engine)
+    }
+
+    /// Re-discretize every parameter for a new plan. On error the engine keeps its old plan.
+    ///
+    /// # Errors
+    /// Discretization failures.
+    pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), EngineError> {
+        let weights = model.discretize(plan)?;
+        model.infer_shapes(plan)?;
+        let tensors = weights
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), to_tensor(v)?)))
+            .collect::<Result<_, EngineError>>()?;
+        self.weights = weights;
+        self.tensors = tensors;
+        self.plan = plan.clone();
+        Ok(())
+    }
+
+    /// The plan the weights belong to.
+    #[must_use]
+    pub fn plan(&self) -> &Resolved {
+        &self.plan
+    }
+
+    /// The discrete weights (for panels and exports).
+    #[must_use]
+    pub fn weights(&self) -> &DiscreteWeights {
+        &self.weights
+    }
+
+    fn param(&self, name: &str) -> Result<&Tensor, EngineError> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| EngineError::Invalid(format!("no parameter {name}")))
+    }
+
+    /// Run the network on a batch; returns logits `(N, classes)`.
+    ///
+    /// # Errors
+    /// An input whose shape is not `(N, C, H, W)` at the plan's resolution, or an op failure.
+    pub fn forward(
+        &self,
+        model: &Model,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<Array2<f32>, EngineError> {
+        let want = [
+            model.doc.input.channels,
+            self.plan.resolution[0],
+            self.plan.resolution[1],
+        ];
+        let got = [input.shape()[1], input.shape()[2], input.shape()[3]];
+        if got != want {
+            return Err(EngineError::Invalid(format!(
+                "input is {:?}, the plan expects (N, {}, {}, {})",
+                input.shape(),
+                want[0],
+                want[1],
+                want[2]
+            )));
+        }
+        let data: Vec<f32> = input.iter().copied().collect();
+        let x = Tensor::from_vec(data, input.shape(), &Device::Cpu)?;
+        let out = self.forward_tensor(model, x)?;
+        let (n, k) = out.dims2()?;
+        let v = out.flatten_all()?.to_vec1::<f32>()?;
+        Array2::from_shape_vec((n, k), v).map_err(|e| EngineError::Invalid(e.to_string()))
+    }
+
+    /// Run the network on a candle tensor.
+    fn forward_tensor(&self, model: &Model, x: Tensor) -> Result<Tensor, EngineError> {
+        let mut values: HashMap<&str, Tensor> = HashMap::new();
+        let mut last = None;
+        for node in &model.doc.graph {
+            let arg = |i: usize| -> Result<&Tensor, EngineError> {
+                let name = node.inputs.get(i).map(String::as_str).unwrap_or_default();
+                values
+                    .get(name)
+                    .ok_or_else(|| EngineError::Invalid(format!("value {name:?} missing")))
+            };
+            let y = match &node.op {
+                Op::Input => x.clone(),
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    padding_mode,
+                } => {
+                    let w = self.param(weight)?;
+                    let pad = model.conv_padding(weight, *padding, *dilation, &self.plan);
+                    let xin = pad2d(arg(0)?, pad, *padding_mode)?;
+                    let y = conv2d(&xin, w, *stride, *dilation, *groups)?;
+                    match bias {
+                        Some(b) => y.broadcast_add(&self.param(b)?.reshape((1, (), 1, 1))?)?,
+                        None => y,
+                    }
+                }
+                Op::Linear { weight, bias } => {
+                    let w = self.param(weight)?;
+                    let y = arg(0)?.matmul(&w.t()?)?;
+                    match bias {
+                        Some(b) => y.broadcast_add(self.param(b)?)?,
+                        None => y,
+                    }
+                }
+                Op::Relu => arg(0)?.relu()?,
+                Op::Gelu => arg(0)?.gelu_erf()?,
+                Op::Silu => arg(0)?.silu()?,
+                Op::AvgPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                    count_include_pad,
+                } => {
+                    let x = arg(0)?;
+                    let padded = pad2d(x, *padding, PaddingMode::Zeros)?;
+                    let sum = padded
+                        .avg_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?;
+                    if *count_include_pad || *padding == [0, 0] {
+                        sum
+                    } else {
+                        let ones =
+                            Tensor::ones((1, 1, x.dim(2)?, x.dim(3)?), DType::F32, &Device::Cpu)?;
+                        let frac = pad2d(&ones, *padding, PaddingMode::Zeros)?
+                            .avg_pool2d_with_stride(
+                                (kernel[0], kernel[1]),
+                                (stride[0], stride[1]),
+                            )?;
+                        sum.broadcast_div(&frac)?
+                    }
+                }
+                Op::MaxPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let padded = pad_value(arg(0)?, *padding, f32::NEG_INFINITY)?;
+                    padded.max_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?
+                }
+                Op::GlobalAvgPool => arg(0)?.mean((2, 3))?,
+                Op::BatchNorm2d {
+                    weight,
+                    bias,
+                    running_mean,
+                    running_var,
+                    eps,
+                } => {
+                    let c = |t: &Tensor| t.reshape((1, (), 1, 1));
+                    let mean = c(self.param(running_mean)?)?;
+                    let inv = c(&(self.param(running_var)? + f64::from(*eps))?
+                        .sqrt()?
+                        .recip()?)?;
+                    let mut y = arg(0)?.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
+                    if let Some(w) = weight {
+                        y = y.broadcast_mul(&c(self.param(w)?)?)?;
+                    }
+                    if let Some(b) = bias {
+                        y = y.broadcast_add(&c(self.param(b)?)?)?;
+                    }
+                    y
+                }
+                Op::Add => (arg(0)? + arg(1)?)?,
+                Op::Flatten => arg(0)?.flatten_from(1)?,
+                Op::Select { h, w } => arg(0)?
+                    .narrow(2, *h, 1)?
+                    .narrow(3, *w, 1)?
+                    .flatten_from(1)?,
+                Op::Softmax => softmax_last(arg(0)?)?,
+            };
+            values.insert(node.out.as_str(), y.clone());
+            last = Some(y);
+        }
+        last.ok_or_else(|| EngineError::Invalid("empty graph".into()))
+    }
+}
+
+/// Pad the spatial axes of `(N, C, H, W)`.
+fn pad2d(x: &Tensor, pad: [usize; 2], mode: PaddingMode) -> candle_core::Result<Tensor> {
+    if pad == [0, 0] {
+        return Ok(x.clone());
+    }
+    match mode {
+        PaddingMode::Zeros => x
+            .pad_with_zeros(2, pad[0], pad[0])?
+            .pad_with_zeros(3, pad[1], pad[1]),
+        PaddingMode::Replicate => x
+            .pad_with_same(2, pad[0], pad[0])?
+            .pad_with_same(3, pad[1], pad[1]),
+    }
+}
+
+/// Pad the spatial axes with a constant.
+fn pad_value(x: &Tensor, pad: [usize; 2], value: f32) -> candle_core::Result<Tensor> {
+    if pad == [0, 0] {
+        return Ok(x.clone());
+    }
+    let (n, c, h, w) = x.dims4()?;
+    let rows = Tensor::full(value, (n, c, pad[0], w), x.device())?;
+    let x = Tensor::cat(&[&rows, x, &rows], 2)?;
+    let cols = Tensor::full(value, (n, c, h + 2 * pad[0], pad[1]), x.device())?;
+    Tensor::cat(&[&cols, &x, &cols], 3)
+}
+
+/// Convolution of an already padded input; unequal strides run at stride 1 and subsample.
+fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    groups: usize,
+) -> Result<Tensor, EngineError> {
+    if dilation[0] != dilation[1] {
+        return Err(EngineError::Invalid(format!(
+            "unequal dilations {dilation:?} are not supported"
+        )));
+    }
+    if stride[0] == stride[1] {
+        return Ok(x.conv2d(w, 0, stride[0], dilation[0], groups)?);
+    }
+    let full = x.conv2d(w, 0, 1, dilation[0], groups)?;
+    let pick = |len: usize, s: usize| -> candle_core::Result<Tensor> {
+        let idx: Vec<u32> = (0..len)
+            .step_by(s)
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
+            .collect();
+        Tensor::new(idx.as_slice(), &Device::Cpu)
+    };
+    let (_, _, h, wd) = full.dims4()?;
+    let full = full.index_select(&pick(h, stride[0])?, 2)?;
+    Ok(full.index_select(&pick(wd, stride[1])?, 3)?)
+}
+
+/// Softmax over the last axis, shifted by the maximum for stability.
+fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
+    let last = x.rank() - 1;
+    let shifted = x.broadcast_sub(&x.max_keepdim(last)?)?;
+    let e = shifted.exp()?;
+    e.broadcast_div(&e.sum_keepdim(last)?)
+}

@@ -1,0 +1,248 @@
+//! The GPU context: device, queue and every compute pipeline, created once.
+//!
+//! The context either shares a device that already exists (eframe's renderer, a test's
+//! software device) through [`GpuContext::new`], or makes its own headless one with
+//! [`GpuContext::headless`], preferring a hardware adapter and taking a software one (Mesa's
+//! lavapipe) when that is all there is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use eframe::egui_wgpu::wgpu;
+
+use super::GpuError;
+
+/// WGSL of the discretization kernels.
+pub const DISCRETIZE_WGSL: &str = include_str!("../../shaders/discretize.wgsl");
+/// WGSL of the forward-pass kernels.
+pub const FORWARD_WGSL: &str = include_str!("../../shaders/forward.wgsl");
+
+/// A compute pipeline and its bind group layout.
+pub struct Kernel {
+    /// The pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+    /// Layout of bind group 0.
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// Every kernel innscope dispatches.
+pub struct Kernels {
+    /// Cubic interpolation along one axis (`discretize.wgsl`).
+    pub interp_along: Kernel,
+    /// Quadrature, τ and area scaling along one axis.
+    pub scale_along: Kernel,
+    /// Direct 2-D convolution (`forward.wgsl`).
+    pub conv2d: Kernel,
+    /// Fully connected layer.
+    pub linear: Kernel,
+    /// ReLU / GELU / SiLU.
+    pub unary: Kernel,
+    /// Average and max pooling.
+    pub pool2d: Kernel,
+    /// Global average pooling.
+    pub global_avg_pool: Kernel,
+    /// Inference BatchNorm.
+    pub batch_norm: Kernel,
+    /// Element-wise sum.
+    pub add: Kernel,
+    /// One pixel of every channel.
+    pub select_pixel: Kernel,
+    /// Row softmax.
+    pub softmax: Kernel,
+}
+
+/// Device, queue, adapter description and kernels.
+pub struct GpuContext {
+    /// The device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// What the adapter is (name, backend, device type).
+    pub adapter: wgpu::AdapterInfo,
+    /// The pipelines.
+    pub kernels: Kernels,
+    /// Set when the device reports itself lost.
+    lost: Arc<AtomicBool>,
+}
+
+/// Storage buffers bound at once by the widest kernel (batch norm).
+pub const STORAGE_BUFFERS_NEEDED: u32 = 6;
+
+/// The limits innscope asks for: downlevel defaults raised to what the adapter offers for the
+/// buffers compute needs.
+#[must_use]
+pub fn required_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+    wgpu::Limits {
+        max_storage_buffers_per_shader_stage: STORAGE_BUFFERS_NEEDED
+            .max(adapter.max_storage_buffers_per_shader_stage.min(8)),
+        max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+        max_buffer_size: adapter.max_buffer_size,
+        max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+    .using_resolution(adapter.clone())
+}
+
+/// Whether an adapter can run innscope's compute kernels, and if not, why.
+pub fn check_adapter(adapter: &wgpu::Adapter) -> Result<(), String> {
+    let caps = adapter.get_downlevel_capabilities();
+    if !caps.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+        return Err("no compute shaders".into());
+    }
+    let limits = adapter.limits();
+    if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+        return Err(format!(
+            "{} storage buffers per stage, {STORAGE_BUFFERS_NEEDED} needed",
+            limits.max_storage_buffers_per_shader_stage
+        ));
+    }
+    Ok(())
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+impl GpuContext {
+    /// Build the kernels on an existing device.
+    ///
+    /// # Errors
+    /// A shader that does not compile on this device.
+    pub fn new(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        adapter: wgpu::AdapterInfo,
+    ) -> Result<Self, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = |label: &str, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let disc = module("innscope discretize.wgsl", DISCRETIZE_WGSL);
+        let fwd = module("innscope forward.wgsl", FORWARD_WGSL);
+        let kernel = |m: &wgpu::ShaderModule, entry: &str| {
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            Kernel { pipeline, layout }
+        };
+        let kernels = Kernels {
+            interp_along: kernel(&disc, "interp_along"),
+            scale_along: kernel(&disc, "scale_along"),
+            conv2d: kernel(&fwd, "conv2d"),
+            linear: kernel(&fwd, "linear"),
+            unary: kernel(&fwd, "unary"),
+            pool2d: kernel(&fwd, "pool2d"),
+            global_avg_pool: kernel(&fwd, "global_avg_pool"),
+            batch_norm: kernel(&fwd, "batch_norm"),
+            add: kernel(&fwd, "add"),
+            select_pixel: kernel(&fwd, "select_pixel"),
+            softmax: kernel(&fwd, "softmax"),
+        };
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Setup(format!("compute pipelines: {err}")));
+        }
+        Ok(Self {
+            device,
+            queue,
+            adapter,
+            kernels,
+            lost: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Whether the device has been lost (a headless context watches for it; a shared device
+    /// reports through its owner).
+    #[must_use]
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Mark the device lost (from a device-lost callback or an owner that saw it go).
+    pub fn mark_lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+    }
+
+    /// Create a headless device: the best hardware adapter, else a software one.
+    ///
+    /// # Errors
+    /// No adapter at all, or none that can run compute shaders (with the reasons).
+    pub fn headless() -> Result<Self, GpuError> {
+        // Vulkan, Metal and DX12 first; OpenGL only when none of those has an adapter (its EGL
+        // probing is noisy and its compute support limited). WGPU_BACKEND overrides.
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let explicit = std::env::var_os("WGPU_BACKEND").is_some();
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(if explicit {
+            wgpu::Backends::all()
+        } else {
+            wgpu::Backends::PRIMARY
+        }));
+        if adapters.is_empty() && !explicit {
+            adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY));
+        }
+        adapters.sort_by_key(|a| {
+            (
+                rank(a.get_info().device_type),
+                a.get_info().backend != wgpu::Backend::Vulkan,
+            )
+        });
+        let mut refused = Vec::new();
+        for adapter in adapters {
+            let info = adapter.get_info();
+            if let Err(why) = check_adapter(&adapter) {
+                refused.push(format!("{} ({:?}): {why}", info.name, info.backend));
+                continue;
+            }
+            let desc = wgpu::DeviceDescriptor {
+                label: Some("innscope compute"),
+                required_features: wgpu::Features::empty(),
+                required_limits: required_limits(&adapter.limits()),
+                ..Default::default()
+            };
+            match pollster::block_on(adapter.request_device(&desc)) {
+                Ok((device, queue)) => {
+                    // Errors outside an error scope are reported, not fatal: every operation
+                    // that can fail runs inside a scope and returns the error.
+                    device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
+                        eprintln!("GPU error: {e}");
+                    }));
+                    let ctx = Self::new(device, queue, info)?;
+                    let lost = Arc::clone(&ctx.lost);
+                    ctx.device
+                        .set_device_lost_callback(move |_, _| lost.store(true, Ordering::Relaxed));
+                    return Ok(ctx);
+                }
+                Err(e) => refused.push(format!("{} ({:?}): {e}", info.name, info.backend)),
+            }
+        }
+        Err(GpuError::NoAdapter(if refused.is_empty() {
+            "no GPU adapter found (on Linux without a GPU, install mesa-vulkan-drivers for the software Vulkan device)".into()
+        } else {
+            format!("no usable GPU adapter: {}", refused.join("; "))
+        }))
+    }
+
+    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.adapter.name, self.adapter.backend, self.adapter.device_type
+        )
+    }
+}

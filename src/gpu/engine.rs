@@ -1,0 +1,823 @@
+//! The GPU engine: re-discretization and forward pass as wgpu compute dispatches.
+//!
+//! λ of every parameter is uploaded once. A new plan writes only small buffers (the basis of
+//! each partition: four tap indices and four weights per point, computed by
+//! [`crate::inn::basis::Basis`], the one implementation of the spline math) and dispatches one
+//! `interp_along` per continuous axis plus one `scale_along` for quadrature, τ and area. The
+//! discrete weights stay on the GPU; a forward pass reads them there and only the logits come
+//! back. Buffers are created once and grow only when a larger plan needs them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytemuck::Pod;
+use eframe::egui_wgpu::wgpu;
+use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
+
+use super::GpuError;
+use super::context::{GpuContext, Kernel};
+use super::params::{
+    AddParams, BnParams, ConvParams, GapParams, InterpParams, LinearParams, PoolParams,
+    ScaleParams, SelectParams, SoftmaxParams, UnaryParams,
+};
+use crate::inn::Resolved;
+use crate::inn::basis::Basis;
+use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+const UNIFORM_BYTES: u64 = 256;
+const WORKGROUP: u32 = 64;
+const MAX_GROUPS_X: u32 = 65_535;
+
+/// A grow-only buffer: recreated (larger) only when a plan needs more than it holds.
+struct Grow {
+    buffer: wgpu::Buffer,
+    bytes: u64,
+}
+
+fn new_buffer(
+    ctx: &GpuContext,
+    label: &str,
+    bytes: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<wgpu::Buffer, GpuError> {
+    let limits = ctx.device.limits();
+    let bytes = bytes.max(16).div_ceil(4) * 4;
+    if bytes > limits.max_buffer_size
+        || (usage.contains(wgpu::BufferUsages::STORAGE)
+            && bytes > limits.max_storage_buffer_binding_size)
+    {
+        return Err(GpuError::TooLarge(format!(
+            "{label}: {bytes} bytes exceed this adapter's buffer limit ({} bytes)",
+            limits.max_storage_buffer_binding_size
+        )));
+    }
+    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes,
+        usage,
+        mapped_at_creation: false,
+    }))
+}
+
+/// Make sure `slot` holds at least `bytes`, growing by half again when it must grow.
+fn ensure<'a>(
+    ctx: &GpuContext,
+    slot: &'a mut Option<Grow>,
+    label: &str,
+    bytes: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<&'a wgpu::Buffer, GpuError> {
+    let fits = slot.as_ref().is_some_and(|g| g.bytes >= bytes);
+    if !fits {
+        let want = slot
+            .as_ref()
+            .map_or(bytes, |g| bytes.max(g.bytes + g.bytes / 2));
+        let buffer = new_buffer(ctx, label, want, usage)
+            .or_else(|_| new_buffer(ctx, label, bytes, usage))?;
+        *slot = Some(Grow {
+            bytes: buffer.size(),
+            buffer,
+        });
+    }
+    Ok(&slot.as_ref().expect("just ensured").buffer)
+}
+
+fn bytes_of(len: usize) -> u64 {
+    (len * 4) as u64
+}
+
+fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::TooLarge(format!("{what} = {v} exceeds u32")))
+}
+
+/// Workgroup grid for `total` invocations (2-D when more than 65 535 groups are needed).
+fn groups_for(total: u32) -> (u32, u32) {
+    let groups = total.div_ceil(WORKGROUP).max(1);
+    if groups <= MAX_GROUPS_X {
+        (groups, 1)
+    } else {
+        (MAX_GROUPS_X, groups.div_ceil(MAX_GROUPS_X))
+    }
+}
+
+/// Per-dispatch resources reused across frames: uniform blocks and small storage buffers.
+#[derive(Default)]
+struct Scratch {
+    uniforms: Vec<wgpu::Buffer>,
+    next_uniform: usize,
+    small: Vec<Option<Grow>>,
+    next_small: usize,
+}
+
+impl Scratch {
+    fn reset(&mut self) {
+        self.next_uniform = 0;
+        self.next_small = 0;
+    }
+
+    fn uniform<T: Pod>(&mut self, ctx: &GpuContext, value: &T) -> wgpu::Buffer {
+        if self.next_uniform == self.uniforms.len() {
+            self.uniforms
+                .push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("innscope params"),
+                    size: UNIFORM_BYTES,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                }));
+        }
+        let buffer = self.uniforms[self.next_uniform].clone();
+        self.next_uniform += 1;
+        ctx.queue
+            .write_buffer(&buffer, 0, bytemuck::bytes_of(value));
+        buffer
+    }
+
+    fn storage(&mut self, ctx: &GpuContext, data: &[u8]) -> Result<wgpu::Buffer, GpuError> {
+        if self.next_small == self.small.len() {
+            self.small.push(None);
+        }
+        let slot = &mut self.small[self.next_small];
+        self.next_small += 1;
+        let buffer = ensure(ctx, slot, "innscope basis", data.len() as u64, STORAGE)?.clone();
+        ctx.queue.write_buffer(&buffer, 0, data);
+        Ok(buffer)
+    }
+}
+
+/// Record one dispatch of `kernel` over `total` invocations with `buffers` at bindings 0...
+fn dispatch(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    kernel: &Kernel,
+    buffers: &[&wgpu::Buffer],
+    total: u32,
+) {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: u32::try_from(i).unwrap_or(0),
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &kernel.layout,
+        entries: &entries,
+    });
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, &bind, &[]);
+    let (x, y) = groups_for(total);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
+/// A discrete tensor on the GPU: its buffer and current shape.
+struct Weight {
+    slot: Option<Grow>,
+    shape: Vec<usize>,
+}
+
+/// Discrete weights of one plan on the GPU, and the forward pass.
+pub struct GpuEngine {
+    ctx: Arc<GpuContext>,
+    lambdas: BTreeMap<String, (wgpu::Buffer, Vec<usize>)>,
+    weights: BTreeMap<String, Weight>,
+    temps: [Option<Grow>; 2],
+    activations: BTreeMap<String, Option<Grow>>,
+    readback: Option<Grow>,
+    dummy: wgpu::Buffer,
+    scratch: Scratch,
+    plan: Resolved,
+}
+
+impl GpuEngine {
+    /// Upload `model`'s control values and discretize for `plan`.
+    ///
+    /// # Errors
+    /// Buffers beyond the adapter's limits, a lost device, or a plan the model refuses.
+    pub fn new(ctx: Arc<GpuContext>, model: &Model, plan: &Resolved) -> Result<Self, GpuError> {
+        let mut lambdas = BTreeMap::new();
+        for (name, lambda) in &model.tensors {
+            let data: Vec<f32> = lambda.iter().copied().collect();
+            let buffer = new_buffer(&ctx, name, bytes_of(data.len()), STORAGE)?;
+            ctx.queue
+                .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
+            lambdas.insert(name.clone(), (buffer, lambda.shape().to_vec()));
+        }
+        let dummy = new_buffer(&ctx, "innscope dummy", 16, STORAGE)?;
+        let mut engine = Self {
+            ctx,
+            lambdas,
+            weights: BTreeMap::new(),
+            temps: [None, None],
+            activations: BTreeMap::new(),
+            readback: None,
+            dummy,
+            scratch: Scratch::default(),
+            plan: plan.clone(),
+        };
+        engine.set_plan(model, plan)?;
+        Ok(engine)
+    }
+
+    /// The context (device, queue, adapter).
+    #[must_use]
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.ctx
+    }
+
+    /// The plan the weights belong to.
+    #[must_use]
+    pub fn plan(&self) -> &Resolved {
+        &self.plan
+    }
+
+    fn check_alive(&self) -> Result<(), GpuError> {
+        if self.ctx.is_lost() {
+            return Err(GpuError::Lost);
+        }
+        Ok(())
+    }
+
+    /// Re-discretize every parameter for `plan` on the GPU (no read-back). On error the
+    /// engine keeps its previous plan's shapes.
+    ///
+    /// # Errors
+    /// A plan the model refuses, buffers beyond the adapter's limits, a lost device.
+    pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), GpuError> {
+        self.check_alive()?;
+        model.infer_shapes(plan)?;
+        let mut shapes = BTreeMap::new();
+        for p in &model.doc.params {
+            let shape = p
+                .layout
+                .discrete_shape(plan)
+                .map_err(crate::model::ModelError::from)?;
+            crate::inn::discretize::checked_elements(&shape)
+                .map_err(crate::model::ModelError::from)?;
+            p.layout
+                .quadrature_weights(plan)
+                .map_err(crate::model::ModelError::from)?;
+            shapes.insert(p.name.clone(), shape);
+        }
+        let ctx = Arc::clone(&self.ctx);
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("innscope discretize"),
+            });
+        self.scratch.reset();
+        for p in &model.doc.params {
+            self.encode_param(&mut encoder, model, &p.name, plan, &shapes[&p.name])?;
+        }
+        ctx.queue.submit([encoder.finish()]);
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Device(err.to_string()));
+        }
+        for (name, shape) in shapes {
+            if let Some(w) = self.weights.get_mut(&name) {
+                w.shape = shape;
+            }
+        }
+        self.plan = plan.clone();
+        Ok(())
+    }
+
+    fn encode_param(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        model: &Model,
+        name: &str,
+        plan: &Resolved,
+        out_shape: &[usize],
+    ) -> Result<(), GpuError> {
+        let ctx = Arc::clone(&self.ctx);
+        let k = &ctx.kernels;
+        let spec = model
+            .param(name)
+            .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?;
+        let layout = &spec.layout;
+        let (lambda, lambda_shape) = &self.lambdas[name];
+        let total_out: usize = out_shape.iter().product();
+        let weight = self.weights.entry(name.to_string()).or_insert(Weight {
+            slot: None,
+            shape: out_shape.to_vec(),
+        });
+        let dst_final = ensure(&ctx, &mut weight.slot, name, bytes_of(total_out), STORAGE)?.clone();
+        let dims: Vec<usize> = (0..layout.axes.len())
+            .rev()
+            .filter(|&d| layout.axes[d].is_continuous())
+            .collect();
+        let mut cur = lambda.clone();
+        let mut cur_shape = lambda_shape.clone();
+        if dims.is_empty() {
+            encoder.copy_buffer_to_buffer(lambda, 0, &dst_final, 0, bytes_of(total_out));
+        }
+        for (step, &d) in dims.iter().enumerate() {
+            let points = layout
+                .axis_points(d, plan)
+                .map_err(crate::model::ModelError::from)?
+                .unwrap_or_default();
+            let basis = Basis::new(&points, cur_shape[d]);
+            let mut next_shape = cur_shape.clone();
+            next_shape[d] = basis.len();
+            let total: usize = next_shape.iter().product();
+            let dst = if step + 1 == dims.len() {
+                dst_final.clone()
+            } else {
+                ensure(
+                    &ctx,
+                    &mut self.temps[step % 2],
+                    "innscope temp",
+                    bytes_of(total),
+                    STORAGE,
+                )?
+                .clone()
+            };
+            let params = InterpParams {
+                outer: u32_of(cur_shape[..d].iter().product(), "outer")?,
+                n_in: u32_of(cur_shape[d], "n_in")?,
+                n_out: u32_of(basis.len(), "n_out")?,
+                inner: u32_of(cur_shape[d + 1..].iter().product(), "inner")?,
+            };
+            let uniform = self.scratch.uniform(&ctx, &params);
+            let taps = self
+                .scratch
+                .storage(&ctx, bytemuck::cast_slice(&basis.taps))?;
+            let weights = self
+                .scratch
+                .storage(&ctx, bytemuck::cast_slice(&basis.weights))?;
+            dispatch(
+                &ctx,
+                encoder,
+                &k.interp_along,
+                &[&uniform, &cur, &taps, &weights, &dst],
+                u32_of(total, "elements")?,
+            );
+            cur = dst;
+            cur_shape = next_shape;
+        }
+        let area = layout.area_factor(plan);
+        let quad = layout
+            .quadrature_weights(plan)
+            .map_err(crate::model::ModelError::from)?;
+        if quad.is_some() || area != 1.0 {
+            let (params, q) = match (quad, layout.quadrature) {
+                (Some(q), Some(spec)) => (
+                    ScaleParams {
+                        outer: u32_of(out_shape[..spec.dim].iter().product(), "outer")?,
+                        n: u32_of(out_shape[spec.dim], "n")?,
+                        inner: u32_of(out_shape[spec.dim + 1..].iter().product(), "inner")?,
+                        tau: spec.tau,
+                        area,
+                        _pad: [0; 3],
+                    },
+                    q,
+                ),
+                _ => (
+                    ScaleParams {
+                        outer: 1,
+                        n: 1,
+                        inner: u32_of(total_out, "elements")?,
+                        tau: 1.0,
+                        area,
+                        _pad: [0; 3],
+                    },
+                    vec![1.0],
+                ),
+            };
+            let uniform = self.scratch.uniform(&ctx, &params);
+            let qbuf = self.scratch.storage(&ctx, bytemuck::cast_slice(&q))?;
+            dispatch(
+                &ctx,
+                encoder,
+                &k.scale_along,
+                &[&uniform, &qbuf, &dst_final],
+                u32_of(total_out, "elements")?,
+            );
+        }
+        Ok(())
+    }
+
+    fn activation(&mut self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
+        let slot = self.activations.entry(name.to_string()).or_insert(None);
+        Ok(ensure(&self.ctx, slot, name, bytes_of(len), STORAGE)?.clone())
+    }
+
+    fn weight_buffer(&self, name: &str) -> Result<wgpu::Buffer, GpuError> {
+        self.weights
+            .get(name)
+            .and_then(|w| w.slot.as_ref())
+            .map(|g| g.buffer.clone())
+            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
+    }
+
+    /// Run the network on a batch `(N, C, H, W)` at the plan's resolution; only the logits
+    /// come back.
+    ///
+    /// # Errors
+    /// An input of the wrong shape, buffers beyond the adapter's limits, a lost device.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one arm per op reads best as one match"
+    )]
+    pub fn forward(
+        &mut self,
+        model: &Model,
+        input: ArrayView4<'_, f32>,
+    ) -> Result<Array2<f32>, GpuError> {
+        self.check_alive()?;
+        let plan = self.plan.clone();
+        let n = input.shape()[0];
+        let want = [
+            model.doc.input.channels,
+            plan.resolution[0],
+            plan.resolution[1],
+        ];
+        if input.shape()[1..] != want {
+            return Err(GpuError::Invalid(format!(
+                "input is {:?}, the plan expects (N, {}, {}, {})",
+                input.shape(),
+                want[0],
+                want[1],
+                want[2]
+            )));
+        }
+        let shapes: BTreeMap<String, Vec<usize>> = model
+            .infer_shapes(&plan)?
+            .into_iter()
+            .map(|(k, mut s)| {
+                s[0] = n;
+                (k, s)
+            })
+            .collect();
+        let ctx = Arc::clone(&self.ctx);
+        let k = &ctx.kernels;
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("innscope forward"),
+            });
+        self.scratch.reset();
+        let size = |name: &str| -> usize { shapes.get(name).map_or(0, |s| s.iter().product()) };
+        for node in &model.doc.graph {
+            let out_shape = shapes[&node.out].clone();
+            let out_len: usize = out_shape.iter().product();
+            let out = self.activation(&node.out, out_len)?;
+            let total = u32_of(out_len, "elements")?;
+            let arg = |i: usize| -> Result<(wgpu::Buffer, Vec<usize>), GpuError> {
+                let name = node.inputs.get(i).cloned().unwrap_or_default();
+                let buf = self
+                    .activations
+                    .get(&name)
+                    .and_then(|s| s.as_ref())
+                    .map(|g| g.buffer.clone())
+                    .ok_or_else(|| GpuError::Invalid(format!("value {name:?} missing")))?;
+                Ok((buf, shapes.get(&name).cloned().unwrap_or_default()))
+            };
+            match &node.op {
+                Op::Input => {
+                    let data: Vec<f32> = input.iter().copied().collect();
+                    ctx.queue.write_buffer(&out, 0, bytemuck::cast_slice(&data));
+                }
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    padding_mode,
+                } => {
+                    let (x, xs) = arg(0)?;
+                    let ws = self
+                        .weights
+                        .get(weight)
+                        .map(|w| w.shape.clone())
+                        .unwrap_or_default();
+                    let pad = model.conv_padding(weight, *padding, *dilation, &plan);
+                    let p = ConvParams {
+                        n: u32_of(n, "n")?,
+                        cin: u32_of(xs[1], "cin")?,
+                        h: u32_of(xs[2], "h")?,
+                        w: u32_of(xs[3], "w")?,
+                        cout: u32_of(out_shape[1], "cout")?,
+                        oh: u32_of(out_shape[2], "oh")?,
+                        ow: u32_of(out_shape[3], "ow")?,
+                        kh: u32_of(ws[2], "kh")?,
+                        kw: u32_of(ws[3], "kw")?,
+                        sh: u32_of(stride[0], "sh")?,
+                        sw: u32_of(stride[1], "sw")?,
+                        ph: u32_of(pad[0], "ph")?,
+                        pw: u32_of(pad[1], "pw")?,
+                        dh: u32_of(dilation[0], "dh")?,
+                        dw: u32_of(dilation[1], "dw")?,
+                        groups: u32_of(*groups, "groups")?,
+                        replicate: u32::from(*padding_mode == PaddingMode::Replicate),
+                        has_bias: u32::from(bias.is_some()),
+                        _pad: [0; 2],
+                    };
+                    let wbuf = self.weight_buffer(weight)?;
+                    let bbuf = match bias {
+                        Some(b) => self.weight_buffer(b)?,
+                        None => self.dummy.clone(),
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.conv2d,
+                        &[&u, &x, &wbuf, &bbuf, &out],
+                        total,
+                    );
+                }
+                Op::Linear { weight, bias } => {
+                    let (x, xs) = arg(0)?;
+                    let p = LinearParams {
+                        n: u32_of(n, "n")?,
+                        fin: u32_of(xs[1], "fin")?,
+                        fout: u32_of(out_shape[1], "fout")?,
+                        has_bias: u32::from(bias.is_some()),
+                    };
+                    let wbuf = self.weight_buffer(weight)?;
+                    let bbuf = match bias {
+                        Some(b) => self.weight_buffer(b)?,
+                        None => self.dummy.clone(),
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.linear,
+                        &[&u, &x, &wbuf, &bbuf, &out],
+                        total,
+                    );
+                }
+                Op::Relu | Op::Gelu | Op::Silu => {
+                    let (x, _) = arg(0)?;
+                    let op = match node.op {
+                        Op::Relu => 0,
+                        Op::Gelu => 1,
+                        _ => 2,
+                    };
+                    let u = self.scratch.uniform(
+                        &ctx,
+                        &UnaryParams {
+                            len: total,
+                            op,
+                            _pad: [0; 2],
+                        },
+                    );
+                    dispatch(&ctx, &mut encoder, &k.unary, &[&u, &x, &out], total);
+                }
+                Op::AvgPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                }
+                | Op::MaxPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let (x, xs) = arg(0)?;
+                    let (is_max, count_include_pad) = match node.op {
+                        Op::MaxPool2d { .. } => (1, 1),
+                        Op::AvgPool2d {
+                            count_include_pad, ..
+                        } => (0, u32::from(count_include_pad)),
+                        _ => (0, 1),
+                    };
+                    let p = PoolParams {
+                        n: u32_of(n, "n")?,
+                        c: u32_of(xs[1], "c")?,
+                        h: u32_of(xs[2], "h")?,
+                        w: u32_of(xs[3], "w")?,
+                        oh: u32_of(out_shape[2], "oh")?,
+                        ow: u32_of(out_shape[3], "ow")?,
+                        kh: u32_of(kernel[0], "kh")?,
+                        kw: u32_of(kernel[1], "kw")?,
+                        sh: u32_of(stride[0], "sh")?,
+                        sw: u32_of(stride[1], "sw")?,
+                        ph: u32_of(padding[0], "ph")?,
+                        pw: u32_of(padding[1], "pw")?,
+                        is_max,
+                        count_include_pad,
+                        _pad: [0; 2],
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(&ctx, &mut encoder, &k.pool2d, &[&u, &x, &out], total);
+                }
+                Op::GlobalAvgPool => {
+                    let (x, xs) = arg(0)?;
+                    let p = GapParams {
+                        n: u32_of(n, "n")?,
+                        c: u32_of(xs[1], "c")?,
+                        hw: u32_of(xs[2] * xs[3], "hw")?,
+                        _pad: 0,
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.global_avg_pool,
+                        &[&u, &x, &out],
+                        total,
+                    );
+                }
+                Op::BatchNorm2d {
+                    weight,
+                    bias,
+                    running_mean,
+                    running_var,
+                    eps,
+                } => {
+                    let (x, xs) = arg(0)?;
+                    let p = BnParams {
+                        n: u32_of(n, "n")?,
+                        c: u32_of(xs[1], "c")?,
+                        hw: u32_of(xs[2..].iter().product(), "hw")?,
+                        eps: *eps,
+                        has_weight: u32::from(weight.is_some()),
+                        has_bias: u32::from(bias.is_some()),
+                        _pad: [0; 2],
+                    };
+                    let mean = self.weight_buffer(running_mean)?;
+                    let var = self.weight_buffer(running_var)?;
+                    let wbuf = match weight {
+                        Some(w) => self.weight_buffer(w)?,
+                        None => self.dummy.clone(),
+                    };
+                    let bbuf = match bias {
+                        Some(b) => self.weight_buffer(b)?,
+                        None => self.dummy.clone(),
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.batch_norm,
+                        &[&u, &x, &mean, &var, &wbuf, &bbuf, &out],
+                        total,
+                    );
+                }
+                Op::Add => {
+                    let (a, _) = arg(0)?;
+                    let (b, _) = arg(1)?;
+                    let u = self.scratch.uniform(
+                        &ctx,
+                        &AddParams {
+                            len: total,
+                            _pad: [0; 3],
+                        },
+                    );
+                    dispatch(&ctx, &mut encoder, &k.add, &[&u, &a, &b, &out], total);
+                }
+                Op::Flatten => {
+                    let (x, _) = arg(0)?;
+                    encoder.copy_buffer_to_buffer(&x, 0, &out, 0, bytes_of(out_len));
+                }
+                Op::Select { h, w } => {
+                    let (x, xs) = arg(0)?;
+                    let p = SelectParams {
+                        n: u32_of(n, "n")?,
+                        c: u32_of(xs[1], "c")?,
+                        h: u32_of(xs[2], "h")?,
+                        w: u32_of(xs[3], "w")?,
+                        y: u32_of(*h, "y")?,
+                        x: u32_of(*w, "x")?,
+                        _pad: [0; 2],
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(&ctx, &mut encoder, &k.select_pixel, &[&u, &x, &out], total);
+                }
+                Op::Softmax => {
+                    let (x, xs) = arg(0)?;
+                    let cols = *xs.last().unwrap_or(&1);
+                    let rows = size(&node.inputs[0]) / cols.max(1);
+                    let p = SoftmaxParams {
+                        rows: u32_of(rows, "rows")?,
+                        cols: u32_of(cols, "cols")?,
+                        _pad: [0; 2],
+                    };
+                    let u = self.scratch.uniform(&ctx, &p);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.softmax,
+                        &[&u, &x, &out],
+                        u32_of(rows, "rows")?,
+                    );
+                }
+            }
+        }
+        let out_name = model.output_name();
+        let out_shape = shapes[out_name].clone();
+        let len: usize = out_shape.iter().product();
+        let src = self.activation(out_name, len)?;
+        let values = self.read_back(encoder, &src, len)?;
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Device(err.to_string()));
+        }
+        Array2::from_shape_vec((out_shape[0], len / out_shape[0].max(1)), values)
+            .map_err(|e| GpuError::Invalid(e.to_string()))
+    }
+
+    /// Copy `len` floats of `src` back to the CPU (submitting `encoder` first).
+    fn read_back(
+        &mut self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<Vec<f32>, GpuError> {
+        let ctx = Arc::clone(&self.ctx);
+        let bytes = bytes_of(len);
+        let staging = ensure(
+            &ctx,
+            &mut self.readback,
+            "innscope readback",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?
+        .clone();
+        encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+        ctx.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        rx.recv()
+            .map_err(|_| GpuError::Lost)?
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        let values = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Device(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        if self.ctx.is_lost() {
+            return Err(GpuError::Lost);
+        }
+        Ok(values)
+    }
+
+    /// Wait until every submitted dispatch has finished (for timing).
+    ///
+    /// # Errors
+    /// A lost device.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Device(e.to_string()))
+    }
+
+    /// Read every discretized parameter back (for tests, exports and CPU-side panels).
+    ///
+    /// # Errors
+    /// A lost device.
+    pub fn read_weights(&mut self) -> Result<DiscreteWeights, GpuError> {
+        let names: Vec<(String, Vec<usize>)> = self
+            .weights
+            .iter()
+            .map(|(k, w)| (k.clone(), w.shape.clone()))
+            .collect();
+        let mut out = BTreeMap::new();
+        for (name, shape) in names {
+            let len: usize = shape.iter().product();
+            let buffer = self.weight_buffer(&name)?;
+            let encoder = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+            let values = self.read_back(encoder, &buffer, len)?;
+            out.insert(
+                name,
+                ArrayD::from_shape_vec(IxDyn(&shape), values)
+                    .map_err(|e| GpuError::Invalid(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The GPU buffer holding a discretized parameter and its shape (for panels that draw
+    /// straight from the GPU).
+    #[must_use]
+    pub fn weight(&self, name: &str) -> Option<(&wgpu::Buffer, &[usize])> {
+        let w = self.weights.get(name)?;
+        Some((&w.slot.as_ref()?.buffer, &w.shape))
+    }
+}

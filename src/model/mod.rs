@@ -1,0 +1,636 @@
+//! Models: the continuous network (parameters, groups, layer graph), its files, and checks.
+//!
+//! A [`Model`] is what a file holds: a JSON-serialisable [`ModelDoc`] (everything but numbers)
+//! and the tensors (control values λ of continuous parameters, plain values of discrete ones).
+//! Every constructor ends in [`Model::validate`], so a `Model` in hand is consistent: every
+//! parameter exists with a shape that fits its layout, every value is finite, every group is
+//! known, and the graph's shapes flow at the native plan.
+
+pub mod export;
+pub mod graph;
+pub mod native;
+pub mod pickle;
+pub mod st;
+pub mod synthetic;
+pub mod torchintegral;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+use crate::inn::discretize::{check_lambda_shape, checked_elements, discretize};
+use crate::inn::{
+    self, AxisKind, Group, GroupId, MAX_GROUP_SIZE, MAX_RESOLUTION, ParamLayout, Plan, Resolved,
+};
+pub use graph::{Node, Op, PaddingMode};
+
+/// What goes wrong with a model, described for the person who supplied it.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The file is not what it claims to be (truncated, malformed, wrong format).
+    #[error("{path}: {detail}")]
+    File {
+        /// Where it came from.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The model's description is inconsistent.
+    #[error("invalid model: {0}")]
+    Invalid(String),
+    /// The math refused a plan or a shape.
+    #[error(transparent)]
+    Inn(#[from] inn::Error),
+}
+
+impl ModelError {
+    /// An inconsistency, formatted.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::Invalid(detail.into())
+    }
+}
+
+/// How raw pixels become the network's input: `x = (v / max_value - mean[c]) / std[c]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    /// Channels (1 grey, 3 RGB).
+    pub channels: usize,
+    /// Native height in pixels (the resolution the network was trained at).
+    pub height: usize,
+    /// Native width in pixels.
+    pub width: usize,
+    /// Per-channel mean subtracted after scaling to `[0, 1]`.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by.
+    pub std: Vec<f32>,
+    /// Raw value that maps to 1.0 (255 for 8-bit images).
+    pub max_value: f32,
+}
+
+impl InputSpec {
+    /// Native `[height, width]`.
+    #[must_use]
+    pub fn native(&self) -> [usize; 2] {
+        [self.height, self.width]
+    }
+
+    /// Normalise one raw value of channel `c`, in PyTorch's order (`ToTensor` then `Normalize`).
+    #[must_use]
+    pub fn normalize(&self, c: usize, raw: f32) -> f32 {
+        (raw / self.max_value - self.mean[c]) / self.std[c]
+    }
+
+    /// One line describing the conversion, for command output.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let kind = match self.channels {
+            1 => "greyscale".to_string(),
+            3 => "RGB".to_string(),
+            c => format!("{c}-channel"),
+        };
+        format!(
+            "{kind} {}x{} (native), x = (v / {} - mean {:?}) / std {:?}",
+            self.width, self.height, self.max_value, self.mean, self.std
+        )
+    }
+}
+
+/// A named parameter and its layout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    /// Original module path, e.g. `conv_2.weight` (also the key in exports).
+    pub name: String,
+    /// Shape, continuity and quadrature.
+    #[serde(flatten)]
+    pub layout: ParamLayout,
+}
+
+/// Everything about a model except its tensors; stored as JSON in the file's metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelDoc {
+    /// Human name.
+    pub name: String,
+    /// Input conversion and native resolution.
+    pub input: InputSpec,
+    /// Class names, in logit order.
+    pub classes: Vec<String>,
+    /// Groups of continuous axes.
+    pub groups: Vec<Group>,
+    /// Parameters in a stable order.
+    pub params: Vec<ParamSpec>,
+    /// Forward graph.
+    pub graph: Vec<Node>,
+    /// Where the model came from (free-form JSON: tool, command, source, data, ...).
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+}
+
+/// A continuous network: its description and its tensors.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// Description.
+    pub doc: ModelDoc,
+    /// λ of every continuous parameter and the value of every discrete one, by parameter name.
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+}
+
+/// Discrete tensors by parameter name.
+pub type DiscreteWeights = BTreeMap<String, ArrayD<f32>>;
+
+impl Model {
+    /// Check everything and build; the only way the readers make a model.
+    ///
+    /// # Errors
+    /// Any inconsistency, described.
+    pub fn new(doc: ModelDoc, tensors: BTreeMap<String, ArrayD<f32>>) -> Result<Self, ModelError> {
+        let model = Self { doc, tensors };
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Native input resolution `[height, width]`.
+    #[must_use]
+    pub fn native(&self) -> [usize; 2] {
+        self.doc.input.native()
+    }
+
+    /// The group with `id`.
+    #[must_use]
+    pub fn group(&self, id: GroupId) -> Option<&Group> {
+        self.doc.groups.iter().find(|g| g.id == id)
+    }
+
+    /// The parameter called `name`.
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&ParamSpec> {
+        self.doc.params.iter().find(|p| p.name == name)
+    }
+
+    /// Members of a group: `(parameter, dimension)` pairs.
+    #[must_use]
+    pub fn group_members(&self, id: GroupId) -> Vec<(String, usize)> {
+        self.doc
+            .params
+            .iter()
+            .flat_map(|p| {
+                p.layout
+                    .axes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_d, a)| *a == AxisKind::Channel { group: id })
+                    .map(|(d, _a)| (p.name.clone(), d))
+            })
+            .collect()
+    }
+
+    /// Whether any parameter follows the input resolution.
+    #[must_use]
+    pub fn is_resolution_continuous(&self) -> bool {
+        self.doc
+            .params
+            .iter()
+            .any(|p| p.layout.is_spatially_continuous())
+    }
+
+    /// Every group at its default size, native resolution.
+    #[must_use]
+    pub fn default_plan(&self) -> Plan {
+        Plan::native(self.native())
+    }
+
+    /// Resolve a plan against this model.
+    ///
+    /// # Errors
+    /// See [`Plan::resolve`].
+    pub fn resolve(&self, plan: &Plan) -> Result<Resolved, ModelError> {
+        Ok(plan.resolve(&self.doc.groups, self.native())?)
+    }
+
+    /// Discretize every parameter under `plan` (the CPU path; the GPU engine mirrors it).
+    ///
+    /// # Errors
+    /// A quadrature axis with fewer than two points, or a tensor too large.
+    pub fn discretize(&self, plan: &Resolved) -> Result<DiscreteWeights, ModelError> {
+        self.doc
+            .params
+            .iter()
+            .map(|p| {
+                let lambda = &self.tensors[&p.name];
+                let w = discretize(lambda.view(), &p.layout, plan)
+                    .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
+                Ok((p.name.clone(), w))
+            })
+            .collect()
+    }
+
+    /// Number of discrete parameters under `plan`.
+    ///
+    /// # Errors
+    /// A group missing from the plan.
+    pub fn param_count(&self, plan: &Resolved) -> Result<usize, ModelError> {
+        let mut total = 0_usize;
+        for p in &self.doc.params {
+            total += checked_elements(&p.layout.discrete_shape(plan)?)?;
+        }
+        Ok(total)
+    }
+
+    /// Number of discrete parameters each group's axes touch under `plan` (for slider labels).
+    ///
+    /// # Errors
+    /// A group missing from the plan.
+    pub fn group_param_counts(
+        &self,
+        plan: &Resolved,
+    ) -> Result<BTreeMap<GroupId, usize>, ModelError> {
+        let mut counts = BTreeMap::new();
+        for p in &self.doc.params {
+            let n = checked_elements(&p.layout.discrete_shape(plan)?)?;
+            let groups: BTreeSet<GroupId> = p
+                .layout
+                .axes
+                .iter()
+                .filter_map(|a| match a {
+                    AxisKind::Channel { group } => Some(*group),
+                    _ => None,
+                })
+                .collect();
+            for g in groups {
+                *counts.entry(g).or_insert(0) += n;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The padding a convolution uses under `plan`: "same" for continuous spatial kernels,
+    /// the stored padding otherwise.
+    #[must_use]
+    pub fn conv_padding(
+        &self,
+        weight: &str,
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        plan: &Resolved,
+    ) -> [usize; 2] {
+        match self.param(weight) {
+            Some(p) if p.layout.is_spatially_continuous() => {
+                let shape = p.layout.discrete_shape(plan).unwrap_or_default();
+                if shape.len() == 4 {
+                    [
+                        (shape[2] - 1) / 2 * dilation[0],
+                        (shape[3] - 1) / 2 * dilation[1],
+                    ]
+                } else {
+                    padding
+                }
+            }
+            _ => padding,
+        }
+    }
+
+    /// Shapes of every value of the graph under `plan`, for a batch of one.
+    ///
+    /// # Errors
+    /// A shape that does not flow, described with the node.
+    pub fn infer_shapes(
+        &self,
+        plan: &Resolved,
+    ) -> Result<BTreeMap<String, Vec<usize>>, ModelError> {
+        let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let pshape = |name: &str| -> Result<Vec<usize>, ModelError> {
+            let p = self
+                .param(name)
+                .ok_or_else(|| ModelError::invalid(format!("unknown parameter {name:?}")))?;
+            Ok(p.layout.discrete_shape(plan)?)
+        };
+        for (i, node) in self.doc.graph.iter().enumerate() {
+            let fail = |d: String| {
+                ModelError::invalid(format!("node {i} ({} → {}): {d}", node.op.name(), node.out))
+            };
+            let ins: Vec<&Vec<usize>> = node
+                .inputs
+                .iter()
+                .map(|n| {
+                    shapes
+                        .get(n)
+                        .ok_or_else(|| fail(format!("input {n:?} is not computed before")))
+                })
+                .collect::<Result<_, _>>()?;
+            if ins.len() != node.op.arity() {
+                return Err(fail(format!(
+                    "takes {} inputs, got {}",
+                    node.op.arity(),
+                    ins.len()
+                )));
+            }
+            let image = |s: &Vec<usize>| -> Result<[usize; 3], ModelError> {
+                match s.as_slice() {
+                    [_, c, h, w] => Ok([*c, *h, *w]),
+                    _ => Err(fail(format!("needs an image (N, C, H, W), got {s:?}"))),
+                }
+            };
+            let out = match &node.op {
+                Op::Input => {
+                    let spec = &self.doc.input;
+                    vec![1, spec.channels, plan.resolution[0], plan.resolution[1]]
+                }
+                Op::Conv2d {
+                    weight,
+                    bias,
+                    stride,
+                    padding,
+                    dilation,
+                    groups,
+                    ..
+                } => {
+                    let [c, h, w] = image(ins[0])?;
+                    let ws = pshape(weight)?;
+                    if ws.len() != 4 {
+                        return Err(fail(format!("weight {weight} must be 4-D, is {ws:?}")));
+                    }
+                    if *groups == 0 || c != ws[1] * groups || ws[0] % groups != 0 {
+                        return Err(fail(format!(
+                            "input has {c} channels but weight {weight} {ws:?} with {groups} groups expects {}",
+                            ws[1] * groups
+                        )));
+                    }
+                    if let Some(b) = bias {
+                        let bs = pshape(b)?;
+                        if bs != [ws[0]] {
+                            return Err(fail(format!(
+                                "bias {b} {bs:?} does not match {} output channels",
+                                ws[0]
+                            )));
+                        }
+                    }
+                    let pad = self.conv_padding(weight, *padding, *dilation, plan);
+                    let oh = graph::window_out(h, ws[2], stride[0], pad[0], dilation[0])
+                        .ok_or_else(|| {
+                            fail(format!(
+                                "kernel {}x{} does not fit a {h}x{w} input",
+                                ws[2], ws[3]
+                            ))
+                        })?;
+                    let ow = graph::window_out(w, ws[3], stride[1], pad[1], dilation[1])
+                        .ok_or_else(|| {
+                            fail(format!(
+                                "kernel {}x{} does not fit a {h}x{w} input",
+                                ws[2], ws[3]
+                            ))
+                        })?;
+                    vec![1, ws[0], oh, ow]
+                }
+                Op::Linear { weight, bias } => {
+                    let f = match ins[0].as_slice() {
+                        [_, f] => *f,
+                        s => return Err(fail(format!("needs features (N, F), got {s:?}"))),
+                    };
+                    let ws = pshape(weight)?;
+                    if ws.len() != 2 || ws[1] != f {
+                        return Err(fail(format!(
+                            "{f} input features but weight {weight} is {ws:?}"
+                        )));
+                    }
+                    if let Some(b) = bias {
+                        let bs = pshape(b)?;
+                        if bs != [ws[0]] {
+                            return Err(fail(format!(
+                                "bias {b} {bs:?} does not match {} outputs",
+                                ws[0]
+                            )));
+                        }
+                    }
+                    vec![1, ws[0]]
+                }
+                Op::Relu | Op::Gelu | Op::Silu | Op::Softmax => ins[0].clone(),
+                Op::AvgPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                    ..
+                }
+                | Op::MaxPool2d {
+                    kernel,
+                    stride,
+                    padding,
+                } => {
+                    let [c, h, w] = image(ins[0])?;
+                    if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
+                        return Err(fail("padding must be at most half the window".into()));
+                    }
+                    let oh = graph::window_out(h, kernel[0], stride[0], padding[0], 1);
+                    let ow = graph::window_out(w, kernel[1], stride[1], padding[1], 1);
+                    match (oh, ow) {
+                        (Some(oh), Some(ow)) => vec![1, c, oh, ow],
+                        _ => {
+                            return Err(fail(format!(
+                                "window {kernel:?} does not fit a {h}x{w} input"
+                            )));
+                        }
+                    }
+                }
+                Op::GlobalAvgPool => {
+                    let [c, _, _] = image(ins[0])?;
+                    vec![1, c]
+                }
+                Op::BatchNorm2d { .. } => {
+                    let [c, _, _] = image(ins[0])?;
+                    for p in node.op.params() {
+                        let s = pshape(p)?;
+                        if s != [c] {
+                            return Err(fail(format!("{p} is {s:?}, expected [{c}]")));
+                        }
+                    }
+                    ins[0].clone()
+                }
+                Op::Add => {
+                    if ins[0] != ins[1] {
+                        return Err(fail(format!("adds {:?} and {:?}", ins[0], ins[1])));
+                    }
+                    ins[0].clone()
+                }
+                Op::Flatten => vec![1, ins[0].iter().skip(1).product()],
+                Op::Select { h, w } => {
+                    let [c, ih, iw] = image(ins[0])?;
+                    if *h >= ih || *w >= iw {
+                        return Err(fail(format!("pixel ({h}, {w}) is outside a {ih}x{iw} map")));
+                    }
+                    vec![1, c]
+                }
+            };
+            if shapes.insert(node.out.clone(), out).is_some() {
+                return Err(fail(format!("value {:?} is written twice", node.out)));
+            }
+        }
+        Ok(shapes)
+    }
+
+    /// Name of the graph's output value.
+    #[must_use]
+    pub fn output_name(&self) -> &str {
+        self.doc.graph.last().map_or("", |n| n.out.as_str())
+    }
+
+    /// Check the whole model (see the module doc).
+    ///
+    /// # Errors
+    /// The first inconsistency found, described.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let doc = &self.doc;
+        let spec = &doc.input;
+        if spec.channels == 0 || spec.mean.len() != spec.channels || spec.std.len() != spec.channels
+        {
+            return Err(ModelError::invalid(format!(
+                "input: {} channels with {} means and {} stds",
+                spec.channels,
+                spec.mean.len(),
+                spec.std.len()
+            )));
+        }
+        if spec
+            .std
+            .iter()
+            .chain(&spec.mean)
+            .chain([&spec.max_value])
+            .any(|v| !v.is_finite())
+            || spec.std.contains(&0.0)
+            || spec.max_value == 0.0
+        {
+            return Err(ModelError::invalid(
+                "input: normalisation constants must be finite, std and max_value non-zero",
+            ));
+        }
+        for (what, n) in [("height", spec.height), ("width", spec.width)] {
+            if n == 0 || n > MAX_RESOLUTION {
+                return Err(ModelError::invalid(format!(
+                    "input {what} {n} is out of range 1..={MAX_RESOLUTION}"
+                )));
+            }
+        }
+        if doc.classes.is_empty() {
+            return Err(ModelError::invalid("no class names"));
+        }
+        let mut ids = BTreeSet::new();
+        for g in &doc.groups {
+            if !ids.insert(g.id) {
+                return Err(ModelError::invalid(format!("group {} appears twice", g.id)));
+            }
+            if g.original_size == 0 || g.original_size > MAX_GROUP_SIZE {
+                return Err(ModelError::invalid(format!(
+                    "group {}: original size {} is out of range 1..={MAX_GROUP_SIZE}",
+                    g.id, g.original_size
+                )));
+            }
+            if let Some(points) = &g.learned {
+                if points.is_empty() || points.len() > MAX_GROUP_SIZE {
+                    return Err(ModelError::invalid(format!(
+                        "group {}: learned partition has {} points",
+                        g.id,
+                        points.len()
+                    )));
+                }
+                if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+                    return Err(ModelError::invalid(format!(
+                        "group {}: learned point {i} is {}",
+                        g.id, points[i]
+                    )));
+                }
+            }
+        }
+        let mut names = BTreeSet::new();
+        for p in &doc.params {
+            if !names.insert(p.name.as_str()) {
+                return Err(ModelError::invalid(format!(
+                    "parameter {} appears twice",
+                    p.name
+                )));
+            }
+            checked_elements(&p.layout.shape)
+                .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
+            let t = self.tensors.get(&p.name).ok_or_else(|| {
+                ModelError::invalid(format!("parameter {} has no tensor", p.name))
+            })?;
+            check_lambda_shape(t.shape(), &p.layout)
+                .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
+            if let Some((i, v)) = t.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(ModelError::invalid(format!(
+                    "{}: value {i} is {v} (weights must be finite)",
+                    p.name
+                )));
+            }
+            for a in &p.layout.axes {
+                if let AxisKind::Channel { group } = a
+                    && !ids.contains(group)
+                {
+                    return Err(ModelError::invalid(format!(
+                        "{}: axis refers to unknown group {group}",
+                        p.name
+                    )));
+                }
+            }
+        }
+        match doc.graph.first() {
+            Some(Node { op: Op::Input, .. }) => {}
+            _ => {
+                return Err(ModelError::invalid(
+                    "the graph must start with an input node",
+                ));
+            }
+        }
+        for (i, node) in doc.graph.iter().enumerate() {
+            for p in node.op.params() {
+                if !names.contains(p) {
+                    return Err(ModelError::invalid(format!(
+                        "node {i} ({}) uses unknown parameter {p:?}",
+                        node.op.name()
+                    )));
+                }
+            }
+            if let Op::Conv2d {
+                weight,
+                stride,
+                padding,
+                dilation,
+                ..
+            } = &node.op
+            {
+                if stride.contains(&0) || dilation.contains(&0) {
+                    return Err(ModelError::invalid(format!(
+                        "node {i}: stride and dilation must be positive"
+                    )));
+                }
+                let p = self.param(weight).map(|p| &p.layout);
+                if let Some(layout) = p.filter(|l| l.is_spatially_continuous()) {
+                    let same = [
+                        (layout.shape[2] - 1) / 2 * dilation[0],
+                        (layout.shape[3] - 1) / 2 * dilation[1],
+                    ];
+                    if *stride != [1, 1] || *padding != same {
+                        return Err(ModelError::invalid(format!(
+                            "node {i}: a kernel with continuous spatial axes needs stride 1 and \"same\" padding {same:?}"
+                        )));
+                    }
+                }
+            }
+            if let Op::AvgPool2d { stride, .. } | Op::MaxPool2d { stride, .. } = &node.op
+                && stride.contains(&0)
+            {
+                return Err(ModelError::invalid(format!(
+                    "node {i}: pooling stride must be positive"
+                )));
+            }
+        }
+        let plan = self.resolve(&self.default_plan())?;
+        let shapes = self.infer_shapes(&plan)?;
+        let out = &shapes[self.output_name()];
+        if out.len() != 2 || out[1] != doc.classes.len() {
+            return Err(ModelError::invalid(format!(
+                "the output {:?} is {out:?} but there are {} classes",
+                self.output_name(),
+                doc.classes.len()
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,374 @@
+//! Synthetic INNs with random control values, for tests and benchmarks: a small network whose
+//! kernels are continuous in space as well as in channels, and a ResNet-18-sized network
+//! (about 11.7 M parameters) with 2-D continuous convolutions.
+
+use std::collections::BTreeMap;
+
+use ndarray::{ArrayD, IxDyn};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::graph::{Node, Op, PaddingMode};
+use super::{InputSpec, Model, ModelDoc, ModelError, ParamSpec};
+use crate::inn::{AxisKind, Group, GroupId, ParamLayout, Quadrature};
+
+/// Collects groups, parameters, tensors and nodes while a network is described.
+struct Builder {
+    rng: StdRng,
+    groups: Vec<Group>,
+    params: Vec<ParamSpec>,
+    tensors: BTreeMap<String, ArrayD<f32>>,
+    graph: Vec<Node>,
+    count: usize,
+}
+
+impl Builder {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            groups: Vec::new(),
+            params: Vec::new(),
+            tensors: BTreeMap::new(),
+            graph: vec![Node {
+                inputs: Vec::new(),
+                out: "x".into(),
+                op: Op::Input,
+            }],
+            count: 0,
+        }
+    }
+
+    fn group(&mut self, size: usize, label: &str) -> GroupId {
+        let id = GroupId::try_from(self.groups.len()).unwrap_or(GroupId::MAX);
+        self.groups.push(Group {
+            id,
+            original_size: size,
+            label: label.into(),
+            learned: None,
+        });
+        id
+    }
+
+    fn size(&self, g: GroupId) -> usize {
+        self.groups[g as usize].original_size
+    }
+
+    /// A parameter with random control values uniform in `[-scale, scale]` (or `fill`).
+    fn param(
+        &mut self,
+        name: &str,
+        layout: ParamLayout,
+        control: &[usize],
+        scale: f32,
+        fill: Option<f32>,
+    ) {
+        let n: usize = control.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| fill.unwrap_or_else(|| self.rng.random_range(-scale..=scale)))
+            .collect();
+        self.tensors.insert(
+            name.into(),
+            ArrayD::from_shape_vec(IxDyn(control), values).expect("length matches shape"),
+        );
+        self.params.push(ParamSpec {
+            name: name.into(),
+            layout,
+        });
+    }
+
+    fn node(&mut self, inputs: &[&str], op: Op) -> String {
+        self.count += 1;
+        let out = format!("v{}", self.count);
+        self.graph.push(Node {
+            inputs: inputs.iter().map(|s| (*s).to_string()).collect(),
+            out: out.clone(),
+            op,
+        });
+        out
+    }
+
+    /// A convolution `in → out` groups, continuous in both channel axes (quadrature on the
+    /// input axis when it has more than 3 channels) and, if `spatial`, in space with
+    /// `spatial_control` control values per side.
+    #[expect(clippy::too_many_arguments, reason = "a private builder step")]
+    fn conv(
+        &mut self,
+        x: &str,
+        name: &str,
+        g_in: Option<GroupId>,
+        cin: usize,
+        g_out: GroupId,
+        k: usize,
+        stride: usize,
+        spatial: Option<usize>,
+    ) -> String {
+        let cout = self.size(g_out);
+        let in_axis = g_in.map_or(AxisKind::Discrete, |g| AxisKind::Channel { group: g });
+        let (hk, wk, ck) = match spatial {
+            Some(c) => (AxisKind::SpatialH, AxisKind::SpatialW, c),
+            None => (AxisKind::Discrete, AxisKind::Discrete, k),
+        };
+        #[expect(clippy::cast_precision_loss, reason = "channel counts are small")]
+        let quadrature = (g_in.is_some() && cin > 3).then(|| Quadrature {
+            dim: 1,
+            tau: (cin - 1) as f32 / 2.0,
+        });
+        let layout = ParamLayout {
+            shape: vec![cout, cin, k, k],
+            axes: vec![AxisKind::Channel { group: g_out }, in_axis, hk, wk],
+            quadrature,
+        };
+        #[expect(clippy::cast_precision_loss, reason = "fan-in is small")]
+        let scale = (6.0 / (cin * k * k) as f32).sqrt()
+            * if quadrature.is_some() {
+                2.0 / cin as f32
+            } else {
+                1.0
+            };
+        self.param(
+            &format!("{name}.weight"),
+            layout,
+            &[cout, cin, ck, ck],
+            scale,
+            None,
+        );
+        let bias = format!("{name}.bias");
+        self.param(
+            &bias,
+            ParamLayout {
+                shape: vec![cout],
+                axes: vec![AxisKind::Channel { group: g_out }],
+                quadrature: None,
+            },
+            &[cout],
+            0.05,
+            None,
+        );
+        self.node(
+            &[x],
+            Op::Conv2d {
+                weight: format!("{name}.weight"),
+                bias: Some(bias),
+                stride: [stride, stride],
+                padding: [k / 2, k / 2],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: PaddingMode::Zeros,
+            },
+        )
+    }
+
+    fn batch_norm(&mut self, x: &str, name: &str, g: GroupId) -> String {
+        let c = self.size(g);
+        let layout = || ParamLayout {
+            shape: vec![c],
+            axes: vec![AxisKind::Channel { group: g }],
+            quadrature: None,
+        };
+        self.param(&format!("{name}.weight"), layout(), &[c], 0.0, Some(1.0));
+        self.param(&format!("{name}.bias"), layout(), &[c], 0.1, None);
+        self.param(&format!("{name}.running_mean"), layout(), &[c], 0.1, None);
+        self.param(
+            &format!("{name}.running_var"),
+            layout(),
+            &[c],
+            0.0,
+            Some(1.0),
+        );
+        self.node(
+            &[x],
+            Op::BatchNorm2d {
+                weight: Some(format!("{name}.weight")),
+                bias: Some(format!("{name}.bias")),
+                running_mean: format!("{name}.running_mean"),
+                running_var: format!("{name}.running_var"),
+                eps: 1e-5,
+            },
+        )
+    }
+
+    fn linear(&mut self, x: &str, name: &str, g_in: GroupId, classes: usize) -> String {
+        let fin = self.size(g_in);
+        #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
+        let tau = (fin - 1) as f32 / 2.0;
+        let layout = ParamLayout {
+            shape: vec![classes, fin],
+            axes: vec![AxisKind::Discrete, AxisKind::Channel { group: g_in }],
+            quadrature: Some(Quadrature { dim: 1, tau }),
+        };
+        #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
+        let scale = 2.0 / fin as f32;
+        self.param(
+            &format!("{name}.weight"),
+            layout,
+            &[classes, fin],
+            scale,
+            None,
+        );
+        self.param(
+            &format!("{name}.bias"),
+            ParamLayout::discrete(vec![classes]),
+            &[classes],
+            0.05,
+            None,
+        );
+        self.node(
+            &[x],
+            Op::Linear {
+                weight: format!("{name}.weight"),
+                bias: Some(format!("{name}.bias")),
+            },
+        )
+    }
+
+    fn finish(self, name: &str, input: InputSpec, classes: usize) -> Result<Model, ModelError> {
+        let doc = ModelDoc {
+            name: name.into(),
+            input,
+            classes: (0..classes).map(|c| format!("class {c}")).collect(),
+            groups: self.groups,
+            params: self.params,
+            graph: self.graph,
+            provenance: serde_json::json!({ "tool": format!("innscope {} synthetic", env!("CARGO_PKG_VERSION")), "weights": "random" }),
+        };
+        Model::new(doc, self.tensors)
+    }
+}
+
+/// A small INN on 28x28 greyscale input whose convolutions are continuous in space (native
+/// 3x3 and 5x5 taps; the second kernel has a 4x4 control grid) as well as in channels, with a
+/// global-average-pool head: it runs at any input resolution.
+///
+/// # Errors
+/// Never for these fixed shapes (kept fallible like every model constructor).
+pub fn spatial_demo(seed: u64) -> Result<Model, ModelError> {
+    let mut b = Builder::new(seed);
+    let g0 = b.group(8, "conv1 out / conv2 in");
+    let g1 = b.group(16, "conv2 out / linear in");
+    let x = b.conv("x", "conv1", None, 1, g0, 3, 1, Some(3));
+    let x = b.node(&[&x], Op::Gelu);
+    let x = b.node(
+        &[&x],
+        Op::AvgPool2d {
+            kernel: [2, 2],
+            stride: [2, 2],
+            padding: [0, 0],
+            count_include_pad: true,
+        },
+    );
+    let x = b.conv(&x, "conv2", Some(g0), 8, g1, 5, 1, Some(4));
+    let x = b.node(&[&x], Op::Silu);
+    let x = b.node(
+        &[&x],
+        Op::MaxPool2d {
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        },
+    );
+    let x = b.node(&[&x], Op::GlobalAvgPool);
+    b.linear(&x, "fc", g1, 10);
+    b.finish(
+        "spatial demo (random)",
+        InputSpec {
+            channels: 1,
+            height: 28,
+            width: 28,
+            mean: vec![0.5],
+            std: vec![0.5],
+            max_value: 255.0,
+        },
+        10,
+    )
+}
+
+/// A ResNet-18-shaped INN (BasicBlocks [2, 2, 2, 2], widths 64–512, 1 000 classes, 224x224
+/// RGB input, about 11.7 M parameters) with random control values; every convolution is
+/// continuous in both channel axes, residual connections share groups.
+///
+/// # Errors
+/// Never for these fixed shapes.
+pub fn resnet18(seed: u64) -> Result<Model, ModelError> {
+    let mut b = Builder::new(seed);
+    let stem = b.group(64, "stem / layer1");
+    let x = b.conv("x", "conv1", None, 3, stem, 7, 2, None);
+    let x = b.batch_norm(&x, "bn1", stem);
+    let x = b.node(&[&x], Op::Relu);
+    let mut x = b.node(
+        &[&x],
+        Op::MaxPool2d {
+            kernel: [3, 3],
+            stride: [2, 2],
+            padding: [1, 1],
+        },
+    );
+    let mut g_prev = stem;
+    for (stage, width) in [64_usize, 128, 256, 512].into_iter().enumerate() {
+        let g_stage = if stage == 0 {
+            stem
+        } else {
+            b.group(width, &format!("layer{} out", stage + 1))
+        };
+        for block in 0..2 {
+            let name = format!("layer{}.{block}", stage + 1);
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            let g_mid = b.group(width, &format!("{name} inner"));
+            let cin = b.size(g_prev);
+            let h = b.conv(
+                &x,
+                &format!("{name}.conv1"),
+                Some(g_prev),
+                cin,
+                g_mid,
+                3,
+                stride,
+                None,
+            );
+            let h = b.batch_norm(&h, &format!("{name}.bn1"), g_mid);
+            let h = b.node(&[&h], Op::Relu);
+            let h = b.conv(
+                &h,
+                &format!("{name}.conv2"),
+                Some(g_mid),
+                width,
+                g_stage,
+                3,
+                1,
+                None,
+            );
+            let h = b.batch_norm(&h, &format!("{name}.bn2"), g_stage);
+            let skip = if g_prev == g_stage {
+                x.clone()
+            } else {
+                let d = b.conv(
+                    &x,
+                    &format!("{name}.downsample.0"),
+                    Some(g_prev),
+                    cin,
+                    g_stage,
+                    1,
+                    stride,
+                    None,
+                );
+                b.batch_norm(&d, &format!("{name}.downsample.1"), g_stage)
+            };
+            let sum = b.node(&[&h, &skip], Op::Add);
+            x = b.node(&[&sum], Op::Relu);
+            g_prev = g_stage;
+        }
+    }
+    let x = b.node(&[&x], Op::GlobalAvgPool);
+    b.linear(&x, "fc", g_prev, 1000);
+    b.finish(
+        "ResNet-18-sized INN (random)",
+        InputSpec {
+            channels: 3,
+            height: 224,
+            width: 224,
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+            max_value: 255.0,
+        },
+        1000,
+    )
+}

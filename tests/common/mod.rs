@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests: fixture paths and the reference files.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use innscope::model::{Model, torchintegral};
+use ndarray::ArrayD;
+
+/// `tests/fixtures/torchintegral/{name}`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torchintegral")
+        .join(name)
+}
+
+/// Import a reference model (`mnist_example` or `mnist_tuned`).
+pub fn import(name: &str) -> Model {
+    torchintegral::import(
+        &fixture(&format!("{name}.pt")),
+        &fixture(&format!("{name}.manifest.json")),
+    )
+    .unwrap_or_else(|e| panic!("importing {name}: {e}"))
+}
+
+/// The library's reference output for a model: tensors and parsed metadata.
+pub struct Expected {
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+    pub configs: Vec<serde_json::Value>,
+    pub group_order: Vec<u32>,
+}
+
+pub fn expected(name: &str) -> Expected {
+    let path = fixture(&format!("{name}.expected.safetensors"));
+    let bytes = std::fs::read(&path).expect("fixture readable");
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("fixture header");
+    let meta = meta.metadata().clone().expect("fixture metadata");
+    let configs: Vec<serde_json::Value> =
+        serde_json::from_str(&meta["configs"]).expect("configs JSON");
+    let groups: Vec<serde_json::Value> =
+        serde_json::from_str(&meta["groups"]).expect("groups JSON");
+    let group_order = groups
+        .iter()
+        .map(|g| g["group_id"].as_u64().expect("group id") as u32)
+        .collect();
+    let tensors = innscope::model::export::read_state_dict(&path).expect("fixture tensors");
+    Expected {
+        tensors,
+        configs,
+        group_order,
+    }
+}
+
+/// Largest absolute difference between two arrays of one shape.
+pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Path of the built `innscope` binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_innscope")
+}

@@ -1,0 +1,221 @@
+//! The GPU engine against the CPU engine and TorchIntegral's output, on whatever adapter this
+//! machine has (lavapipe in CI). With no adapter the tests say so and skip, unless
+//! `INNSCOPE_REQUIRE_GPU` is set (CI sets it), where a missing adapter fails.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{expected, import, max_abs_diff};
+use innscope::engine::cpu::CpuEngine;
+use innscope::gpu::{GpuContext, GpuEngine};
+use innscope::inn::{PartitionKind, Plan};
+use innscope::model::{DiscreteWeights, Model, synthetic};
+use ndarray::{Array4, Ix4};
+
+fn gpu() -> Option<Arc<GpuContext>> {
+    match GpuContext::headless() {
+        Ok(ctx) => {
+            eprintln!("GPU adapter: {}", ctx.describe());
+            Some(Arc::new(ctx))
+        }
+        Err(e) if std::env::var_os("INNSCOPE_REQUIRE_GPU").is_some() => {
+            panic!("INNSCOPE_REQUIRE_GPU is set but there is no usable adapter: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// Worst difference of GPU weights from reference weights, relative to each tensor's scale.
+fn worst_relative(gpu: &DiscreteWeights, reference: &DiscreteWeights) -> f32 {
+    assert_eq!(gpu.len(), reference.len());
+    gpu.iter()
+        .map(|(k, w)| {
+            let r = &reference[k];
+            let scale = r.iter().fold(1.0_f32, |a, v| a.max(v.abs()));
+            max_abs_diff(w, r) / scale
+        })
+        .fold(0.0, f32::max)
+}
+
+/// A deterministic batch of inputs in [-1, 1].
+fn inputs(model: &Model, n: usize, res: usize) -> Array4<f32> {
+    let c = model.doc.input.channels;
+    Array4::from_shape_fn((n, c, res, res), |(b, ch, y, x)| {
+        (((b * 31 + ch * 7 + y * 13 + x * 3) % 17) as f32 / 8.0) - 1.0
+    })
+}
+
+fn check_fixture(name: &str) {
+    let Some(ctx) = gpu() else { return };
+    let model = import(name);
+    let exp = expected(name);
+    let batch: Array4<f32> = exp.tensors["inputs"]
+        .clone()
+        .into_dimensionality::<Ix4>()
+        .expect("NCHW");
+    let mut engine: Option<GpuEngine> = None;
+    let (mut worst_w, mut worst_l) = (0.0_f32, 0.0_f32);
+    for cfg in &exp.configs {
+        let tag = cfg["tag"].as_str().expect("tag");
+        let mut plan = model.default_plan();
+        let tuned = cfg["tuned_group"].as_u64();
+        for (gid, size) in exp
+            .group_order
+            .iter()
+            .zip(cfg["sizes"].as_array().expect("sizes"))
+        {
+            if Some(u64::from(*gid)) != tuned {
+                plan.sizes
+                    .insert(*gid, size.as_u64().expect("size") as usize);
+            }
+        }
+        let plan = model.resolve(&plan).expect("valid");
+        // One engine for every configuration: buffers grow and shrink with the plan.
+        let e = match engine.as_mut() {
+            Some(e) => {
+                e.set_plan(&model, &plan).expect("re-discretizes");
+                e
+            }
+            None => {
+                engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU engine"))
+            }
+        };
+        let weights = e.read_weights().expect("reads back");
+        for (param, w) in &weights {
+            let d = max_abs_diff(w, &exp.tensors[&format!("{tag}/{param}")]);
+            assert!(
+                d <= 1e-6,
+                "{name} {tag} {param}: GPU vs TorchIntegral {d:e}"
+            );
+            worst_w = worst_w.max(d);
+        }
+        let cpu = CpuEngine::new(&model, &plan).expect("CPU engine");
+        assert!(worst_relative(&weights, cpu.weights()) <= 1e-6);
+        let gl = e
+            .forward(&model, batch.view())
+            .expect("GPU forward")
+            .into_dyn();
+        let cl = cpu
+            .forward(&model, batch.view())
+            .expect("CPU forward")
+            .into_dyn();
+        let d = max_abs_diff(&gl, &cl);
+        let reference = max_abs_diff(&gl, &exp.tensors[&format!("{tag}/logits")]);
+        eprintln!("{name} {tag}: GPU vs CPU logits {d:e}, GPU vs TorchIntegral {reference:e}");
+        assert!(d <= 1e-4, "{name} {tag}: GPU vs CPU logits {d:e}");
+        assert!(
+            reference <= 1e-4,
+            "{name} {tag}: GPU vs TorchIntegral logits {reference:e}"
+        );
+        worst_l = worst_l.max(d);
+    }
+    eprintln!(
+        "{name}: worst GPU weight error {worst_w:e}, worst GPU-CPU logit difference {worst_l:e}"
+    );
+}
+
+#[test]
+fn gpu_matches_torchintegral_mnist_example() {
+    check_fixture("mnist_example");
+}
+
+#[test]
+fn gpu_matches_torchintegral_mnist_tuned_learned_grid() {
+    check_fixture("mnist_tuned");
+}
+
+/// Learned partitions resampled by quantiles to other sizes, and uniform ones, on both engines.
+#[test]
+fn gpu_matches_cpu_on_resampled_learned_partitions() {
+    let Some(ctx) = gpu() else { return };
+    let model = import("mnist_tuned");
+    let batch = inputs(&model, 3, 28);
+    for (size, kind) in [
+        (12, PartitionKind::Learned),
+        (24, PartitionKind::Learned),
+        (9, PartitionKind::Uniform),
+    ] {
+        let mut plan = model.default_plan();
+        plan.partition = kind;
+        plan.sizes.insert(2, size);
+        let plan = model.resolve(&plan).expect("valid");
+        let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+        let c = CpuEngine::new(&model, &plan).expect("CPU");
+        assert!(
+            worst_relative(&g.read_weights().expect("read"), c.weights()) <= 1e-6,
+            "{kind} {size}"
+        );
+        let d = max_abs_diff(
+            &g.forward(&model, batch.view()).expect("GPU").into_dyn(),
+            &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
+        );
+        assert!(d <= 1e-4, "{kind} {size}: logits {d:e}");
+    }
+}
+
+/// A model with continuous spatial axes at several resolutions: kernels resampled at the new
+/// pixel pitch, GELU, SiLU, max pooling with padding, global average pooling.
+#[test]
+fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
+    let Some(ctx) = gpu() else { return };
+    let model = synthetic::spatial_demo(7).expect("model");
+    let mut engine: Option<GpuEngine> = None;
+    for res in [14, 20, 28, 36, 56] {
+        let mut plan = Plan::native(model.native());
+        plan.resolution = [res, res];
+        plan.sizes.insert(0, 6);
+        let plan = model.resolve(&plan).expect("valid");
+        let e = match engine.as_mut() {
+            Some(e) => {
+                e.set_plan(&model, &plan).expect("re-discretizes");
+                e
+            }
+            None => engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU")),
+        };
+        let c = CpuEngine::new(&model, &plan).expect("CPU");
+        let kernel = &c.weights()["conv2.weight"];
+        let want_taps = 2 * ((2.0 * res as f32 / 28.0 + 1e-4).floor() as usize) + 1;
+        assert_eq!(
+            kernel.shape()[2],
+            if res == 28 { 5 } else { want_taps },
+            "taps at {res}"
+        );
+        assert!(
+            worst_relative(&e.read_weights().expect("read"), c.weights()) <= 1e-6,
+            "weights at {res}"
+        );
+        let batch = inputs(&model, 2, res);
+        let d = max_abs_diff(
+            &e.forward(&model, batch.view()).expect("GPU").into_dyn(),
+            &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
+        );
+        eprintln!("resolution {res}: GPU vs CPU logits {d:e}");
+        assert!(d <= 1e-4, "logits at {res}: {d:e}");
+    }
+}
+
+/// The ResNet-18-sized network (batch norm, residual adds, strided and 1x1 convolutions,
+/// max pooling): GPU and CPU agree on weights and on logits at a reduced resolution.
+#[test]
+fn gpu_matches_cpu_on_a_resnet18_sized_network() {
+    let Some(ctx) = gpu() else { return };
+    let model = synthetic::resnet18(3).expect("model");
+    let mut plan = model.default_plan();
+    plan.set_keep(&model.doc.groups, 0.25);
+    plan.resolution = [64, 64];
+    let plan = model.resolve(&plan).expect("valid");
+    let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+    let c = CpuEngine::new(&model, &plan).expect("CPU");
+    assert!(worst_relative(&g.read_weights().expect("read"), c.weights()) <= 1e-6);
+    let batch = inputs(&model, 1, 64);
+    let gl = g.forward(&model, batch.view()).expect("GPU").into_dyn();
+    let cl = c.forward(&model, batch.view()).expect("CPU").into_dyn();
+    let scale = cl.iter().fold(1.0_f32, |a, v| a.max(v.abs()));
+    let d = max_abs_diff(&gl, &cl);
+    eprintln!("resnet18 at 25% width, 64 px: GPU vs CPU logits {d:e} (max |logit| {scale:.2})");
+    assert!(d <= 1e-4 * scale, "logits {d:e}");
+}

@@ -1,0 +1,55 @@
+//! Every WGSL file parses and validates with naga, with no GPU: a broken shader never hides
+//! behind a missing adapter.
+
+use std::path::Path;
+
+#[test]
+fn every_shader_parses_and_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut checked = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("shaders/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "wgsl") {
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).expect("readable");
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+        let entries: Vec<String> = module.entry_points.iter().map(|e| e.name.clone()).collect();
+        checked.push((
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            entries,
+        ));
+    }
+    checked.sort();
+    let names: Vec<&str> = checked.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["discretize.wgsl", "forward.wgsl"]);
+    // The entry points the engine dispatches exist.
+    let all: Vec<&str> = checked
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(String::as_str))
+        .collect();
+    for want in [
+        "interp_along",
+        "scale_along",
+        "conv2d",
+        "linear",
+        "unary",
+        "pool2d",
+        "global_avg_pool",
+        "batch_norm",
+        "add",
+        "select_pixel",
+        "softmax",
+    ] {
+        assert!(all.contains(&want), "missing entry point {want}");
+    }
+}
