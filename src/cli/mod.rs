@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file.
 
+mod bench;
 mod export;
 mod import;
 mod info;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Accuracy on an IDX data set against keep ratio (or explicit size configurations) or
     /// input resolution; CSV out.
     Sweep(sweep::SweepArgs),
+    /// Time re-discretization, the forward pass, a slider tick and batched throughput on each
+    /// engine, for a model and a synthetic ResNet-18-sized INN (medians and 95th percentiles).
+    Bench(bench::BenchArgs),
 }
 
 /// Options shared by every command that computes.
@@ -151,5 +155,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Predict(a)) => predict::run(&a),
         Some(Command::Export(a)) => export::run(&a),
         Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Bench(a)) => bench::run(&a),
     }
 }

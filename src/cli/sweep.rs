@@ -181,7 +181,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
         let acc = correct as f64 / n as f64;
         rows.push(format!(
-            "{},{},{},{},{},{acc:.4},{correct},{n}",
+            "\"{}\",{},{},{},{},{acc:.4},{correct},{n}",
             point.label,
             sizes.join(" "),
             plan.resolution[0],

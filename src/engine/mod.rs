@@ -6,6 +6,8 @@ pub mod cpu;
 
 use std::sync::Arc;
 
+use eframe::egui_wgpu::wgpu;
+
 use ndarray::{Array2, ArrayView4};
 
 use crate::gpu::{GpuContext, GpuEngine, GpuError};
@@ -79,16 +81,24 @@ impl Engine {
                 let ctx = Arc::new(GpuContext::headless()?);
                 Ok((Self::Gpu(Box::new(GpuEngine::new(ctx, model, plan)?)), None))
             }
-            EngineChoice::Auto => match GpuContext::headless()
-                .and_then(|ctx| GpuEngine::new(Arc::new(ctx), model, plan))
-            {
-                Ok(gpu) => Ok((Self::Gpu(Box::new(gpu)), None)),
-                Err(GpuError::Model(e)) => Err(e.into()),
-                Err(why) => Ok((
-                    Self::Cpu(CpuEngine::new(model, plan)?),
-                    Some(why.to_string()),
-                )),
-            },
+            EngineChoice::Auto => {
+                let why = match crate::gpu::context::best_adapter() {
+                    // A software adapter (lavapipe) runs on the same CPU cores, slower than
+                    // the CPU engine: `auto` takes the CPU engine then, `gpu` forces it.
+                    Some(info) if info.device_type == wgpu::DeviceType::Cpu => format!(
+                        "the only GPU adapter is a software one, {}; --engine gpu uses it anyway",
+                        info.name
+                    ),
+                    _ => match GpuContext::headless()
+                        .and_then(|ctx| GpuEngine::new(Arc::new(ctx), model, plan))
+                    {
+                        Ok(gpu) => return Ok((Self::Gpu(Box::new(gpu)), None)),
+                        Err(GpuError::Model(e)) => return Err(e.into()),
+                        Err(why) => why.to_string(),
+                    },
+                };
+                Ok((Self::Cpu(CpuEngine::new(model, plan)?), Some(why)))
+            }
         }
     }
 

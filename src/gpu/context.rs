@@ -99,6 +99,39 @@ pub fn check_adapter(adapter: &wgpu::Adapter) -> Result<(), String> {
     Ok(())
 }
 
+/// Adapters in order of preference: hardware before software, Vulkan first. Vulkan, Metal and
+/// DX12 are asked first; OpenGL only when none of those has an adapter (its EGL probing is
+/// noisy and its compute support limited). `WGPU_BACKEND` overrides.
+fn candidate_adapters() -> Vec<wgpu::Adapter> {
+    let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    let explicit = std::env::var_os("WGPU_BACKEND").is_some();
+    let instance = wgpu::Instance::new(desc);
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(if explicit {
+        wgpu::Backends::all()
+    } else {
+        wgpu::Backends::PRIMARY
+    }));
+    if adapters.is_empty() && !explicit {
+        adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY));
+    }
+    adapters.sort_by_key(|a| {
+        (
+            rank(a.get_info().device_type),
+            a.get_info().backend != wgpu::Backend::Vulkan,
+        )
+    });
+    adapters
+}
+
+/// The adapter [`GpuContext::headless`] would take, without creating a device.
+#[must_use]
+pub fn best_adapter() -> Option<wgpu::AdapterInfo> {
+    candidate_adapters()
+        .into_iter()
+        .find(|a| check_adapter(a).is_ok())
+        .map(|a| a.get_info())
+}
+
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -182,27 +215,8 @@ impl GpuContext {
     /// # Errors
     /// No adapter at all, or none that can run compute shaders (with the reasons).
     pub fn headless() -> Result<Self, GpuError> {
-        // Vulkan, Metal and DX12 first; OpenGL only when none of those has an adapter (its EGL
-        // probing is noisy and its compute support limited). WGPU_BACKEND overrides.
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        let explicit = std::env::var_os("WGPU_BACKEND").is_some();
-        let instance = wgpu::Instance::new(desc);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(if explicit {
-            wgpu::Backends::all()
-        } else {
-            wgpu::Backends::PRIMARY
-        }));
-        if adapters.is_empty() && !explicit {
-            adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY));
-        }
-        adapters.sort_by_key(|a| {
-            (
-                rank(a.get_info().device_type),
-                a.get_info().backend != wgpu::Backend::Vulkan,
-            )
-        });
         let mut refused = Vec::new();
-        for adapter in adapters {
+        for adapter in candidate_adapters() {
             let info = adapter.get_info();
             if let Err(why) = check_adapter(&adapter) {
                 refused.push(format!("{} ({:?}): {why}", info.name, info.backend));

@@ -1,0 +1,363 @@
+//! `innscope bench`: how fast re-discretization and the forward pass are on each engine.
+//!
+//! For each model (the given one or the bundled demo, and a synthetic ResNet-18-sized INN) and
+//! each engine (CPU; GPU where an adapter exists) it times
+//! (a) re-discretizing every kernel for a new partition, (b) a forward pass of one input,
+//! (c) one slider tick = (a) + (b), (d) batched throughput; and, as the memory bound of (a),
+//! writing the discrete weights once. Medians and 95th percentiles over repeated runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use innscope::engine::Engine;
+use innscope::engine::cpu::CpuEngine;
+use innscope::gpu::{GpuContext, GpuEngine};
+use innscope::inn::{Plan, Resolved};
+use innscope::model::{Model, synthetic};
+use ndarray::Array4;
+use serde_json::json;
+
+/// Arguments of `innscope bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model (`*.inn.safetensors`); the bundled demo when omitted.
+    pub model: Option<PathBuf>,
+    /// Engines to time: `all` (CPU, and GPU where an adapter exists), `cpu` or `gpu`.
+    #[arg(long, default_value = "all")]
+    pub engine: String,
+    /// Skip the synthetic ResNet-18-sized INN.
+    #[arg(long)]
+    pub no_resnet: bool,
+    /// Input resolution for the ResNet-18-sized INN's forward passes (its native is 224).
+    #[arg(long, default_value_t = 112)]
+    pub resnet_resolution: usize,
+    /// Runs per measurement (fewer when a measurement exceeds its time budget).
+    #[arg(long, default_value_t = 30)]
+    pub iters: usize,
+    /// Seconds at most per measurement (at least 3 runs are made).
+    #[arg(long, default_value_t = 8.0)]
+    pub budget_secs: f64,
+    /// Batch size for throughput (d).
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Median and 95th percentile of a set of timings, in milliseconds.
+#[derive(Clone, Copy, Debug)]
+struct Stats {
+    median_ms: f64,
+    p95_ms: f64,
+    runs: usize,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let n = samples.len();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "small counts"
+    )]
+    let p95 = ((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1;
+    Stats {
+        median_ms: if n % 2 == 1 {
+            ms(samples[n / 2])
+        } else {
+            (ms(samples[n / 2 - 1]) + ms(samples[n / 2])) / 2.0
+        },
+        p95_ms: ms(samples[p95]),
+        runs: n,
+    }
+}
+
+/// Time `f` up to `iters` times within `budget` (at least 3 runs), after one warm-up run.
+fn measure(
+    iters: usize,
+    budget: Duration,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Stats> {
+    f()?;
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    while samples.len() < iters.max(3) && (samples.len() < 3 || start.elapsed() < budget) {
+        let t = Instant::now();
+        f()?;
+        samples.push(t.elapsed());
+    }
+    Ok(stats(samples))
+}
+
+fn input(model: &Model, n: usize, res: [usize; 2]) -> Array4<f32> {
+    Array4::from_shape_fn(
+        (n, model.doc.input.channels, res[0], res[1]),
+        |(b, c, y, x)| (((b * 7 + c * 3 + y * 5 + x) % 11) as f32 / 5.0) - 1.0,
+    )
+}
+
+/// Bytes every re-discretization must move at least: read λ, write the discrete weights.
+fn bytes_moved(model: &Model, plan: &Resolved) -> anyhow::Result<(u64, u64)> {
+    let lambda: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
+    let discrete = model.param_count(plan)?;
+    Ok(((lambda * 4) as u64, (discrete * 4) as u64))
+}
+
+struct Case<'a> {
+    label: &'a str,
+    model: &'a Model,
+    plans: [Resolved; 2],
+    batch: usize,
+}
+
+fn bench_engine(
+    args: &BenchArgs,
+    case: &Case<'_>,
+    engine: &mut Engine,
+    gpu: Option<&Arc<GpuContext>>,
+) -> anyhow::Result<serde_json::Value> {
+    let budget = Duration::from_secs_f64(args.budget_secs);
+    let model = case.model;
+    let [p0, p1] = &case.plans;
+    let one = input(model, 1, p0.resolution);
+    let many = input(model, case.batch, p0.resolution);
+    let mut flip = false;
+    let mut next_plan = || {
+        flip = !flip;
+        if flip { p1.clone() } else { p0.clone() }
+    };
+    let discretize = measure(args.iters, budget, || {
+        let plan = next_plan();
+        engine.set_plan(model, &plan)?;
+        engine.wait()?;
+        Ok(())
+    })?;
+    engine.set_plan(model, p0)?;
+    let forward = measure(args.iters, budget, || {
+        engine.forward(model, one.view())?;
+        Ok(())
+    })?;
+    let tick = measure(args.iters, budget, || {
+        let plan = next_plan();
+        engine.set_plan(model, &plan)?;
+        engine.forward(model, input(model, 1, plan.resolution).view())?;
+        Ok(())
+    })?;
+    engine.set_plan(model, p0)?;
+    let batched = measure(args.iters.min(10), budget, || {
+        engine.forward(model, many.view())?;
+        Ok(())
+    })?;
+    // Memory bound of (a): write the discrete weights of the larger plan once.
+    let (lambda_bytes, discrete_bytes) = bytes_moved(model, p0)?;
+    let floats = usize::try_from(discrete_bytes / 4).unwrap_or(0);
+    let write_once = match gpu {
+        Some(ctx) => {
+            let buffer = ctx
+                .device
+                .create_buffer(&eframe::egui_wgpu::wgpu::BufferDescriptor {
+                    label: Some("innscope bench write"),
+                    size: discrete_bytes.max(4),
+                    usage: eframe::egui_wgpu::wgpu::BufferUsages::STORAGE
+                        | eframe::egui_wgpu::wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+            measure(args.iters, budget, || {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                enc.clear_buffer(&buffer, 0, None);
+                ctx.queue.submit([enc.finish()]);
+                ctx.device
+                    .poll(eframe::egui_wgpu::wgpu::PollType::wait_indefinitely())?;
+                Ok(())
+            })?
+        }
+        None => {
+            let mut dst = vec![0.0_f32; floats];
+            let mut v = 0.0_f32;
+            measure(args.iters, budget, || {
+                v += 1.0;
+                dst.fill(v);
+                std::hint::black_box(&dst);
+                Ok(())
+            })?
+        }
+    };
+    let gbps = (lambda_bytes + discrete_bytes) as f64 / (discretize.median_ms * 1e-3) / 1e9;
+    #[expect(clippy::cast_precision_loss, reason = "batch sizes are small")]
+    let images_per_s = case.batch as f64 / (batched.median_ms * 1e-3);
+    let s = |st: Stats| json!({"median_ms": st.median_ms, "p95_ms": st.p95_ms, "runs": st.runs});
+    Ok(json!({
+        "model": case.label,
+        "engine": engine.describe(),
+        "parameters": model.param_count(p0)?,
+        "rediscretize": s(discretize),
+        "forward_one": s(forward),
+        "slider_tick": s(tick),
+        "batched": s(batched),
+        "batch": case.batch,
+        "images_per_s": images_per_s,
+        "bytes_lambda": lambda_bytes,
+        "bytes_discrete": discrete_bytes,
+        "rediscretize_gb_per_s": gbps,
+        "write_weights_once": s(write_once),
+        "rediscretize_over_write_once": discretize.median_ms / write_once.median_ms,
+        "resolution": p0.resolution,
+    }))
+}
+
+fn plans(model: &Model, res: [usize; 2]) -> anyhow::Result<[Resolved; 2]> {
+    let mut full = Plan::native(model.native());
+    full.resolution = res;
+    let mut smaller = full.clone();
+    smaller.set_keep(&model.doc.groups, 0.9);
+    Ok([model.resolve(&full)?, model.resolve(&smaller)?])
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let demo = super::load_model(args.model.as_deref())?;
+    let resnet = if args.no_resnet {
+        None
+    } else {
+        Some(synthetic::resnet18(1)?)
+    };
+    let mut cases = vec![Case {
+        label: "demo",
+        model: &demo,
+        plans: plans(&demo, demo.native())?,
+        batch: args.batch,
+    }];
+    if let Some(r) = &resnet {
+        cases.push(Case {
+            label: "resnet18-sized",
+            model: r,
+            plans: plans(r, [args.resnet_resolution; 2])?,
+            batch: args.batch.clamp(1, 8),
+        });
+    }
+    let want_cpu = args.engine == "all" || args.engine == "cpu";
+    let want_gpu = args.engine == "all" || args.engine == "gpu";
+    let gpu = if want_gpu {
+        match GpuContext::headless() {
+            Ok(ctx) => Some(Arc::new(ctx)),
+            Err(e) if args.engine == "gpu" => return Err(e.into()),
+            Err(e) => {
+                eprintln!("note: no GPU engine ({e}); timing the CPU engine only");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut rows = Vec::new();
+    for case in &cases {
+        let [p0, _] = &case.plans;
+        if want_cpu {
+            eprintln!("timing {} on the CPU engine...", case.label);
+            let mut e = Engine::Cpu(CpuEngine::new(case.model, p0)?);
+            rows.push(bench_engine(args, case, &mut e, None)?);
+        }
+        if let Some(ctx) = &gpu {
+            eprintln!(
+                "timing {} on the GPU engine ({})...",
+                case.label,
+                ctx.describe()
+            );
+            let mut e = Engine::Gpu(Box::new(GpuEngine::new(Arc::clone(ctx), case.model, p0)?));
+            rows.push(bench_engine(args, case, &mut e, Some(ctx))?);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[serde_json::Value]) {
+    let f = |v: &serde_json::Value, k: &str, s: &str| v[k][s].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{:<15} {:<7} {:>10} {:>17} {:>17} {:>17} {:>10} {:>8} {:>13}",
+        "model",
+        "engine",
+        "params",
+        "(a) rediscr ms",
+        "(b) forward ms",
+        "(c) tick ms",
+        "(d) img/s",
+        "(a) GB/s",
+        "(a)/write-once"
+    );
+    println!(
+        "{:<15} {:<7} {:>10} {:>17} {:>17} {:>17}",
+        "", "", "", "median / p95", "median / p95", "median / p95"
+    );
+    for r in rows {
+        let engine = r["engine"].as_str().unwrap_or("");
+        let short = if engine.starts_with("gpu") {
+            "gpu"
+        } else {
+            "cpu"
+        };
+        println!(
+            "{:<15} {:<7} {:>10} {:>8.3} / {:<6.3} {:>8.3} / {:<6.3} {:>8.3} / {:<6.3} {:>10.1} {:>8.2} {:>13.2}",
+            r["model"].as_str().unwrap_or(""),
+            short,
+            r["parameters"],
+            f(r, "rediscretize", "median_ms"),
+            f(r, "rediscretize", "p95_ms"),
+            f(r, "forward_one", "median_ms"),
+            f(r, "forward_one", "p95_ms"),
+            f(r, "slider_tick", "median_ms"),
+            f(r, "slider_tick", "p95_ms"),
+            r["images_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["rediscretize_gb_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["rediscretize_over_write_once"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+    }
+    let mut ratios = Vec::new();
+    for pair in rows.chunks(2) {
+        if let [c, g] = pair
+            && g["engine"].as_str().is_some_and(|e| e.starts_with("gpu"))
+        {
+            ratios.push(format!(
+                "{}: GPU/CPU time ratio (a) {:.2}, (b) {:.2}, (c) {:.2}",
+                c["model"].as_str().unwrap_or(""),
+                f(g, "rediscretize", "median_ms") / f(c, "rediscretize", "median_ms"),
+                f(g, "forward_one", "median_ms") / f(c, "forward_one", "median_ms"),
+                f(g, "slider_tick", "median_ms") / f(c, "slider_tick", "median_ms"),
+            ));
+        }
+    }
+    for r in ratios {
+        println!("{r}");
+    }
+    if let Some(g) = rows
+        .iter()
+        .find(|r| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu")))
+    {
+        println!(
+            "GPU adapter: {}",
+            g["engine"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches("gpu: ")
+        );
+    }
+    println!(
+        "(a) re-discretize every kernel for a new partition; (b) forward pass of one input; (c) (a)+(b);"
+    );
+    println!(
+        "(d) batched throughput; GB/s = (bytes of λ read + bytes of discrete weights written) / median (a);"
+    );
+    println!(
+        "(a)/write-once = median (a) over the median time to write the discrete weights once (memory bound)."
+    );
+}
