@@ -94,7 +94,7 @@ fn check_fixture(name: &str) {
             worst_w = worst_w.max(d);
         }
         let cpu = CpuEngine::new(&model, &plan).expect("CPU engine");
-        assert!(worst_relative(&weights, cpu.weights()) <= 1e-6);
+        assert!(worst_relative(&weights, &cpu.weights().expect("weights")) <= 1e-6);
         let gl = e
             .forward(&model, batch.view())
             .expect("GPU forward")
@@ -146,7 +146,10 @@ fn gpu_matches_cpu_on_resampled_learned_partitions() {
         let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
         let c = CpuEngine::new(&model, &plan).expect("CPU");
         assert!(
-            worst_relative(&g.read_weights().expect("read"), c.weights()) <= 1e-6,
+            worst_relative(
+                &g.read_weights().expect("read"),
+                &c.weights().expect("weights")
+            ) <= 1e-6,
             "{kind} {size}"
         );
         let d = max_abs_diff(
@@ -177,7 +180,7 @@ fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
             None => engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU")),
         };
         let c = CpuEngine::new(&model, &plan).expect("CPU");
-        let kernel = &c.weights()["conv2.weight"];
+        let kernel = c.weight("conv2.weight").expect("weight");
         let want_taps = 2 * ((2.0 * res as f32 / 28.0 + 1e-4).floor() as usize) + 1;
         assert_eq!(
             kernel.shape()[2],
@@ -185,7 +188,10 @@ fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
             "taps at {res}"
         );
         assert!(
-            worst_relative(&e.read_weights().expect("read"), c.weights()) <= 1e-6,
+            worst_relative(
+                &e.read_weights().expect("read"),
+                &c.weights().expect("weights")
+            ) <= 1e-6,
             "weights at {res}"
         );
         let batch = inputs(&model, 2, res);
@@ -210,7 +216,12 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     let plan = model.resolve(&plan).expect("valid");
     let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
     let c = CpuEngine::new(&model, &plan).expect("CPU");
-    assert!(worst_relative(&g.read_weights().expect("read"), c.weights()) <= 1e-6);
+    assert!(
+        worst_relative(
+            &g.read_weights().expect("read"),
+            &c.weights().expect("weights")
+        ) <= 1e-6
+    );
     let batch = inputs(&model, 1, 64);
     let gl = g.forward(&model, batch.view()).expect("GPU").into_dyn();
     let cl = c.forward(&model, batch.view()).expect("CPU").into_dyn();

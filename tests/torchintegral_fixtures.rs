@@ -51,7 +51,7 @@ fn check_model(name: &str) {
         }
         // Discretized weights within 1e-6.
         let engine = CpuEngine::new(&model, &plan).expect("discretizes");
-        for (param, w) in engine.weights() {
+        for (param, w) in &engine.weights().expect("weights") {
             let want = &exp.tensors[&format!("{tag}/{param}")];
             let d = max_abs_diff(w, want);
             assert!(d <= 1e-6, "{name} {tag} {param}: max |diff| {d:e}");

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use ndarray::{Array2, ArrayD, ArrayView4};
+use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::EngineError;
 use crate::inn::Resolved;
@@ -15,13 +15,24 @@ use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
 /// Discrete weights of one plan, ready for the forward pass.
 pub struct CpuEngine {
     plan: Resolved,
-    weights: DiscreteWeights,
     tensors: HashMap<String, Tensor>,
 }
 
-fn to_tensor(a: &ArrayD<f32>) -> Result<Tensor, EngineError> {
-    let data: Vec<f32> = a.iter().copied().collect();
-    Ok(Tensor::from_vec(data, a.shape(), &Device::Cpu)?)
+/// Move an array into a candle tensor (no copy for standard-layout arrays).
+fn to_tensor(a: ArrayD<f32>) -> Result<Tensor, EngineError> {
+    let shape = a.shape().to_vec();
+    let a = if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().to_owned()
+    };
+    let (data, _) = a.into_raw_vec_and_offset();
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+fn to_array(t: &Tensor) -> Result<ArrayD<f32>, EngineError> {
+    let values = t.flatten_all()?.to_vec1::<f32>()?;
+    ArrayD::from_shape_vec(IxDyn(t.dims()), values).map_err(|e| EngineError::Invalid(e.to_string()))
 }
 
 impl CpuEngine {
@@ -32,7 +43,6 @@ impl CpuEngine {
     pub fn new(model: &Model, plan: &Resolved) -> Result<Self, EngineError> {
         let mut engine = Self {
             plan: plan.clone(),
-            weights: DiscreteWeights::new(),
             tensors: HashMap::new(),
         };
         engine.set_plan(model, plan)?;
@@ -44,13 +54,15 @@ impl CpuEngine {
     /// # Errors
     /// Discretization failures.
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), EngineError> {
-        let weights = model.discretize(plan)?;
-        model.infer_shapes(plan)?;
-        let tensors = weights
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), to_tensor(v)?)))
+        model.check_plan(plan)?;
+        // Free the old weights first: their memory is reused for the new ones instead of
+        // fresh pages (page faults were a third of the time on large models).
+        self.tensors.clear();
+        let tensors = model
+            .discretize(plan)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, to_tensor(v)?)))
             .collect::<Result<_, EngineError>>()?;
-        self.weights = weights;
         self.tensors = tensors;
         self.plan = plan.clone();
         Ok(())
@@ -62,10 +74,23 @@ impl CpuEngine {
         &self.plan
     }
 
-    /// The discrete weights (for panels and exports).
-    #[must_use]
-    pub fn weights(&self) -> &DiscreteWeights {
-        &self.weights
+    /// The discrete weights (copied out, for panels, tests and exports).
+    ///
+    /// # Errors
+    /// Never in practice (the tensors are f32 on the CPU).
+    pub fn weights(&self) -> Result<DiscreteWeights, EngineError> {
+        self.tensors
+            .iter()
+            .map(|(k, t)| Ok((k.clone(), to_array(t)?)))
+            .collect()
+    }
+
+    /// One discrete weight (copied out).
+    ///
+    /// # Errors
+    /// An unknown parameter.
+    pub fn weight(&self, name: &str) -> Result<ArrayD<f32>, EngineError> {
+        to_array(self.param(name)?)
     }
 
     fn param(&self, name: &str) -> Result<&Tensor, EngineError> {

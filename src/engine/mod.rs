@@ -177,7 +177,7 @@ impl Engine {
     /// GPU failures.
     pub fn weights(&mut self) -> Result<DiscreteWeights, EngineError> {
         match self {
-            Self::Cpu(c) => Ok(c.weights().clone()),
+            Self::Cpu(c) => c.weights(),
             Self::Gpu(g) => Ok(g.read_weights()?),
         }
     }

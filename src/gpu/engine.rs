@@ -250,17 +250,12 @@ impl GpuEngine {
     /// A plan the model refuses, buffers beyond the adapter's limits, a lost device.
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), GpuError> {
         self.check_alive()?;
-        model.infer_shapes(plan)?;
+        model.check_plan(plan)?;
         let mut shapes = BTreeMap::new();
         for p in &model.doc.params {
             let shape = p
                 .layout
                 .discrete_shape(plan)
-                .map_err(crate::model::ModelError::from)?;
-            crate::inn::discretize::checked_elements(&shape)
-                .map_err(crate::model::ModelError::from)?;
-            p.layout
-                .quadrature_weights(plan)
                 .map_err(crate::model::ModelError::from)?;
             shapes.insert(p.name.clone(), shape);
         }

@@ -155,6 +155,50 @@ pub fn apply_along(
     dim: usize,
     basis: &Basis,
 ) -> Result<ArrayD<f32>, Error> {
+    apply_along_scaled(input, dim, basis, None)
+}
+
+/// `dst[i] = w0·r0[i] + w1·r1[i] + w2·r2[i] + w3·r3[i]`, summed left to right (ATen's order),
+/// written with iterators so that it vectorizes without bounds checks.
+#[inline]
+fn combine4(dst: &mut [f32], w: [f32; 4], rows: [&[f32]; 4]) {
+    let [r0, r1, r2, r3] = rows;
+    for ((((d, a), b), c), e) in dst.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+        *d = w[0] * a + w[1] * b + w[2] * c + w[3] * e;
+    }
+}
+
+/// Scaling applied to each result of the last interpolation pass, in the reference order:
+/// `((f * q) * τ) * area` (the quadrature part only with quadrature, the area part only when
+/// it is not 1), so fusing it into the pass changes no bit.
+#[derive(Clone, Copy, Debug)]
+pub struct FinalScale<'a> {
+    /// Trapezoid weights, the dimension they run along, and `τ`, with quadrature.
+    pub quadrature: Option<(&'a [f32], usize, f32)>,
+    /// The spatial area element.
+    pub area: f32,
+}
+
+/// Where an output row takes its quadrature weight from.
+enum QuadSource {
+    None,
+    /// One weight per output row (the quadrature axis is the interpolated one, or outside it).
+    PerRow(Vec<f32>),
+    /// One weight per element of a row (the quadrature axis is inside the row).
+    PerElement(Vec<f32>),
+}
+
+/// [`apply_along`] with the parameter's final scaling fused in; rows run in parallel.
+///
+/// # Errors
+/// The result would exceed [`MAX_ELEMENTS`].
+pub fn apply_along_scaled(
+    input: ArrayViewD<'_, f32>,
+    dim: usize,
+    basis: &Basis,
+    scale: Option<FinalScale<'_>>,
+) -> Result<ArrayD<f32>, Error> {
+    use rayon::prelude::*;
     let input = input.as_standard_layout();
     let shape = input.shape().to_vec();
     assert_eq!(
@@ -166,30 +210,195 @@ pub fn apply_along(
     let n_in = shape[dim];
     let n_out = basis.len();
     let total = checked_elements(&[outer, n_out, inner])?;
+    let mut out_shape = shape.clone();
+    out_shape[dim] = n_out;
+    let (quad, tau) = match scale.and_then(|s| s.quadrature) {
+        None => (QuadSource::None, 1.0),
+        Some((q, q_dim, tau)) => {
+            // Element (o, j, i) has the multi-index whose q_dim component is wanted.
+            let stride: usize = out_shape[q_dim + 1..].iter().product();
+            let n_q = out_shape[q_dim];
+            // The last pass runs along the first continuous dimension and the quadrature
+            // dimension is continuous, so q_dim >= dim.
+            let source = if q_dim == dim {
+                QuadSource::PerRow((0..outer * n_out).map(|r| q[r % n_out]).collect())
+            } else {
+                QuadSource::PerElement((0..inner).map(|i| q[(i / stride) % n_q]).collect())
+            };
+            (source, tau)
+        }
+    };
+    let area = scale.map_or(1.0, |s| s.area);
     let src = input.as_slice().expect("standard layout is contiguous");
     let mut out = vec![0.0_f32; total];
-    for o in 0..outer {
-        let src_o = &src[o * n_in * inner..(o + 1) * n_in * inner];
-        let dst_o = &mut out[o * n_out * inner..(o + 1) * n_out * inner];
-        for (j, (t, w)) in basis.taps.iter().zip(&basis.weights).enumerate() {
-            let row = |k: usize| &src_o[t[k] as usize * inner..(t[k] as usize + 1) * inner];
-            let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
-            let dst = &mut dst_o[j * inner..(j + 1) * inner];
-            for (i, d) in dst.iter_mut().enumerate() {
-                *d = w[0] * r0[i] + w[1] * r1[i] + w[2] * r2[i] + w[3] * r3[i];
+    let finish = |r: usize, dst: &mut [f32]| {
+        match &quad {
+            QuadSource::None => {}
+            QuadSource::PerRow(q) => {
+                let q = q[r];
+                dst.iter_mut().for_each(|d| *d = (*d * q) * tau);
+            }
+            QuadSource::PerElement(q) => {
+                dst.iter_mut().zip(q).for_each(|(d, q)| *d = (*d * q) * tau);
             }
         }
+        if area != 1.0 {
+            dst.iter_mut().for_each(|d| *d *= area);
+        }
+    };
+    if inner == 1 {
+        // Interpolating the last axis: one gather per element; parallel over whole lanes.
+        let lanes_per_task = (16_384 / n_out.max(1)).max(1);
+        out.par_chunks_mut(n_out.max(1))
+            .with_min_len(lanes_per_task)
+            .enumerate()
+            .for_each(|(o, dst)| {
+                let lane = &src[o * n_in..(o + 1) * n_in];
+                for (d, (t, w)) in dst.iter_mut().zip(basis.taps.iter().zip(&basis.weights)) {
+                    *d = w[0] * lane[t[0] as usize]
+                        + w[1] * lane[t[1] as usize]
+                        + w[2] * lane[t[2] as usize]
+                        + w[3] * lane[t[3] as usize];
+                }
+                match &quad {
+                    QuadSource::PerRow(q) => {
+                        let q = &q[o * n_out..(o + 1) * n_out];
+                        dst.iter_mut().zip(q).for_each(|(d, q)| *d = (*d * q) * tau);
+                    }
+                    QuadSource::PerElement(q) => {
+                        dst.iter_mut().for_each(|d| *d = (*d * q[0]) * tau);
+                    }
+                    QuadSource::None => {}
+                }
+                if area != 1.0 {
+                    dst.iter_mut().for_each(|d| *d *= area);
+                }
+            });
+    } else {
+        let min_rows = (16_384 / inner).max(1);
+        out.par_chunks_mut(inner)
+            .with_min_len(min_rows)
+            .enumerate()
+            .for_each(|(r, dst)| {
+                let (o, j) = (r / n_out, r % n_out);
+                let src_o = &src[o * n_in * inner..(o + 1) * n_in * inner];
+                let (t, w) = (basis.taps[j], basis.weights[j]);
+                let row = |k: usize| &src_o[t[k] as usize * inner..(t[k] as usize + 1) * inner];
+                combine4(dst, w, [row(0), row(1), row(2), row(3)]);
+                finish(r, dst);
+            });
     }
-    let mut out_shape = shape;
-    out_shape[dim] = n_out;
     Ok(ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("length matches shape"))
 }
 
-/// Multiply `array` along `dim` by `weights`, then by `tau`: `(f * q) * τ`.
-pub fn scale_along(array: &mut ArrayD<f32>, dim: usize, weights: &[f32], tau: f32) {
-    for (mut lane, &q) in array.axis_iter_mut(ndarray::Axis(dim)).zip(weights) {
-        lane.mapv_inplace(|f| (f * q) * tau);
-    }
+/// Both channel axes of a `(N_a, N_b, P...)` parameter in one pass: the result of
+/// interpolating along dim 1 (T rows) is kept per output row in a small cache instead of being
+/// written out, so λ is read and the output written once. Every float operation is the one
+/// [`apply_along_scaled`] does along dim 1 then dim 0, so results are bit-identical.
+fn apply_two_leading(
+    lambda: ArrayViewD<'_, f32>,
+    basis_a: &Basis,
+    basis_b: &Basis,
+    scale: FinalScale<'_>,
+) -> Result<ArrayD<f32>, Error> {
+    use rayon::prelude::*;
+    let lambda = lambda.as_standard_layout();
+    let shape = lambda.shape().to_vec();
+    let n_b = shape[1];
+    let planes: usize = shape[2..].iter().product();
+    let (m_a, m_b) = (basis_a.len(), basis_b.len());
+    let row_len = m_b * planes;
+    let mut out_shape = shape.clone();
+    out_shape[0] = m_a;
+    out_shape[1] = m_b;
+    let total = checked_elements(&out_shape)?;
+    let src = lambda.as_slice().expect("standard layout is contiguous");
+    // Quadrature along dim 1 is per element of an output row; along dim 0 per row.
+    let (q_elem, q_row, tau): (Option<Vec<f32>>, Option<&[f32]>, f32) = match scale.quadrature {
+        Some((q, 1, tau)) => (
+            Some((0..row_len).map(|i| q[i / planes]).collect()),
+            None,
+            tau,
+        ),
+        Some((q, 0, tau)) => (None, Some(q), tau),
+        Some((q, d, tau)) => {
+            let stride: usize = out_shape[d + 1..].iter().product();
+            let n_q = out_shape[d];
+            (
+                Some((0..row_len).map(|i| q[(i / stride) % n_q]).collect()),
+                None,
+                tau,
+            )
+        }
+        None => (None, None, 1.0),
+    };
+    let area = scale.area;
+    // One T row: λ[r] interpolated along dim 1.
+    let t_row = |r: usize, buf: &mut Vec<f32>| {
+        buf.clear();
+        buf.resize(row_len, 0.0);
+        let lam = &src[r * n_b * planes..(r + 1) * n_b * planes];
+        for (j, (t, w)) in basis_b.taps.iter().zip(&basis_b.weights).enumerate() {
+            let x = |k: usize| &lam[t[k] as usize * planes..(t[k] as usize + 1) * planes];
+            let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
+            combine4(&mut buf[j * planes..(j + 1) * planes], *w, [x0, x1, x2, x3]);
+        }
+    };
+    let mut out = vec![0.0_f32; total];
+    let threads = rayon::current_num_threads().max(1);
+    let block = m_a.div_ceil(threads * 4).max(1);
+    out.par_chunks_mut(block * row_len)
+        .enumerate()
+        .for_each(|(blk, chunk)| {
+            // A few recently computed T rows, keyed by control row.
+            let mut cache: Vec<(u32, Vec<f32>)> = Vec::with_capacity(8);
+            let mut next_slot = 0;
+            for (k, dst) in chunk.chunks_mut(row_len).enumerate() {
+                let a = blk * block + k;
+                let (t, w) = (basis_a.taps[a], basis_a.weights[a]);
+                let mut idx = [0_usize; 4];
+                for k4 in 0..4 {
+                    let tap = t[k4];
+                    idx[k4] = if let Some(pos) = cache.iter().position(|(r, _)| *r == tap) {
+                        pos
+                    } else if cache.len() < 8 {
+                        let mut buf = Vec::new();
+                        t_row(tap as usize, &mut buf);
+                        cache.push((tap, buf));
+                        cache.len() - 1
+                    } else {
+                        // Evict round-robin, never a row this output row already uses.
+                        while idx[..k4].contains(&next_slot) {
+                            next_slot = (next_slot + 1) % 8;
+                        }
+                        let mut buf = std::mem::take(&mut cache[next_slot].1);
+                        t_row(tap as usize, &mut buf);
+                        cache[next_slot] = (tap, buf);
+                        let used = next_slot;
+                        next_slot = (next_slot + 1) % 8;
+                        used
+                    };
+                }
+                let (y0, y1, y2, y3) = (
+                    &cache[idx[0]].1,
+                    &cache[idx[1]].1,
+                    &cache[idx[2]].1,
+                    &cache[idx[3]].1,
+                );
+                combine4(dst, w, [y0, y1, y2, y3]);
+                if let Some(q) = &q_elem {
+                    dst.iter_mut().zip(q).for_each(|(d, q)| *d = (*d * q) * tau);
+                }
+                if let Some(q) = q_row {
+                    let q = q[a];
+                    dst.iter_mut().for_each(|d| *d = (*d * q) * tau);
+                }
+                if area != 1.0 {
+                    dst.iter_mut().for_each(|d| *d *= area);
+                }
+            }
+        });
+    Ok(ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("length matches shape"))
 }
 
 /// Product of `dims`, refused past [`MAX_ELEMENTS`].
@@ -219,27 +428,39 @@ pub fn discretize(
 ) -> Result<ArrayD<f32>, Error> {
     check_lambda_shape(lambda.shape(), layout)?;
     checked_elements(&layout.discrete_shape(plan)?)?;
+    let q = layout.quadrature_weights(plan)?;
+    let scale = FinalScale {
+        quadrature: q
+            .as_deref()
+            .zip(layout.quadrature)
+            .map(|(q, spec)| (q, spec.dim, spec.tau)),
+        area: layout.area_factor(plan),
+    };
+    let dims: Vec<usize> = (0..layout.axes.len())
+        .rev()
+        .filter(|&d| layout.axes[d].is_continuous())
+        .collect();
+    if dims == [1, 0] && lambda.ndim() >= 2 {
+        // The common case (conv and linear weights continuous in both channel axes).
+        let basis_a = Basis::new(
+            &layout.axis_points(0, plan)?.unwrap_or_default(),
+            lambda.shape()[0],
+        );
+        let basis_b = Basis::new(
+            &layout.axis_points(1, plan)?.unwrap_or_default(),
+            lambda.shape()[1],
+        );
+        return apply_two_leading(lambda, &basis_a, &basis_b, scale);
+    }
     let mut current: Option<ArrayD<f32>> = None;
-    for dim in (0..layout.axes.len()).rev() {
-        let Some(points) = layout.axis_points(dim, plan)? else {
-            continue;
-        };
+    for (step, &dim) in dims.iter().enumerate() {
+        let points = layout.axis_points(dim, plan)?.unwrap_or_default();
         let basis = Basis::new(&points, lambda.shape()[dim]);
-        let next = match &current {
-            Some(a) => apply_along(a.view(), dim, &basis)?,
-            None => apply_along(lambda.view(), dim, &basis)?,
-        };
-        current = Some(next);
+        let last = (step + 1 == dims.len()).then_some(scale);
+        let view = current.as_ref().map_or_else(|| lambda.view(), |a| a.view());
+        current = Some(apply_along_scaled(view, dim, &basis, last)?);
     }
-    let mut out = current.unwrap_or_else(|| lambda.to_owned());
-    if let (Some(q), Some(quad)) = (layout.quadrature_weights(plan)?, layout.quadrature) {
-        scale_along(&mut out, quad.dim, &q, quad.tau);
-    }
-    let area = layout.area_factor(plan);
-    if area != 1.0 {
-        out.mapv_inplace(|v| v * area);
-    }
-    Ok(out)
+    Ok(current.unwrap_or_else(|| lambda.to_owned()))
 }
 
 /// Check that λ's shape fits the layout: same rank, discrete axes of the layout's size,

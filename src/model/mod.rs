@@ -224,6 +224,25 @@ impl Model {
             .collect()
     }
 
+    /// Check that every parameter can be discretized under `plan` and that the graph's shapes
+    /// flow, without computing anything large.
+    ///
+    /// # Errors
+    /// The first problem found (a group missing, a tensor too large, quadrature on fewer than
+    /// two points, a shape that does not flow).
+    pub fn check_plan(&self, plan: &Resolved) -> Result<(), ModelError> {
+        for p in &self.doc.params {
+            let shape = p.layout.discrete_shape(plan)?;
+            checked_elements(&shape)
+                .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
+            p.layout
+                .quadrature_weights(plan)
+                .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
+        }
+        self.infer_shapes(plan)?;
+        Ok(())
+    }
+
     /// Number of discrete parameters under `plan`.
     ///
     /// # Errors
