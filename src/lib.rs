@@ -4,6 +4,7 @@
 //! and activations → panels. [`inn`] is the pure math; [`model`] the graph and files;
 //! [`engine`] runs a model; [`data`] reads images and data sets.
 
+pub mod app;
 pub mod data;
 pub mod engine;
 pub mod gpu;

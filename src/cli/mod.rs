@@ -22,10 +22,24 @@ use innscope::model::{Model, native};
 ///
 /// MODEL may be omitted wherever it makes sense: it then means the bundled demo model.
 #[derive(Debug, Parser)]
-#[command(name = "innscope", version, about, long_about)]
+#[command(
+    name = "innscope",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
-    /// Model to open (`*.inn.safetensors`); the bundled demo when omitted.
+    /// Model to open in the window (`*.inn.safetensors`, or a TorchIntegral `.pt` with
+    /// `STEM.manifest.json` beside it); the bundled demo when omitted.
     pub model: Option<PathBuf>,
+    /// Engine for the window: `auto` (the window's GPU when it is a hardware one), `gpu` or `cpu`.
+    #[arg(long, default_value = "auto")]
+    pub engine: EngineChoice,
+    /// Print every frame's time (UI + re-discretization + forward pass) to stderr, and a
+    /// summary (median, 95th percentile) when the window closes.
+    #[arg(long)]
+    pub trace_frames: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -143,12 +157,16 @@ pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => {
-            let model = load_model(cli.model.as_deref())?;
-            info::print_info(&model, false)?;
-            eprintln!(
-                "\n(the explorer window is not part of this build; the subcommands above are)"
-            );
-            Ok(())
+            let (model, source) = match cli.model.as_deref() {
+                None => (assets::demo_model(), "bundled demo".to_string()),
+                Some(path) => (
+                    innscope::app::load_model_file(path, None).map_err(anyhow::Error::msg)?,
+                    path.display().to_string(),
+                ),
+            };
+            innscope::app::run(model, source, cli.engine, cli.trace_frames).map_err(|e| {
+                e.context("no window (the subcommands work without a display: innscope --help)")
+            })
         }
         Some(Command::Info(a)) => info::run(&a),
         Some(Command::ImportTorchintegral(a)) => import::run(&a),

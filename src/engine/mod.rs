@@ -182,6 +182,17 @@ impl Engine {
         }
     }
 
+    /// One discretized weight (read back from the GPU for the GPU engine).
+    ///
+    /// # Errors
+    /// An unknown parameter; GPU failures.
+    pub fn weight(&mut self, name: &str) -> Result<ndarray::ArrayD<f32>, EngineError> {
+        match self {
+            Self::Cpu(c) => c.weight(name),
+            Self::Gpu(g) => Ok(g.read_weight(name)?),
+        }
+    }
+
     /// Wait for queued GPU work (a no-op on the CPU), for timing.
     ///
     /// # Errors

@@ -808,6 +808,26 @@ impl GpuEngine {
         Ok(out)
     }
 
+    /// Read one discretized parameter back.
+    ///
+    /// # Errors
+    /// An unknown parameter or a lost device.
+    pub fn read_weight(&mut self, name: &str) -> Result<ArrayD<f32>, GpuError> {
+        let shape = self
+            .weights
+            .get(name)
+            .map(|w| w.shape.clone())
+            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))?;
+        let len: usize = shape.iter().product();
+        let buffer = self.weight_buffer(name)?;
+        let encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let values = self.read_back(encoder, &buffer, len)?;
+        ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GpuError::Invalid(e.to_string()))
+    }
+
     /// The GPU buffer holding a discretized parameter and its shape (for panels that draw
     /// straight from the GPU).
     #[must_use]

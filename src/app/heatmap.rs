@@ -1,0 +1,121 @@
+//! A heatmap widget: a 2-D array drawn as a texture with axes labels, a colour legend, and
+//! the exact value under the pointer.
+
+use eframe::egui::{
+    self, Color32, ColorImage, Rect, Sense, TextureHandle, TextureOptions, Vec2, pos2,
+};
+use ndarray::ArrayView2;
+
+use super::theme;
+
+/// Colour scale of a heatmap.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scale {
+    /// Signed values, symmetric around zero (diverging map), `±max|v|`.
+    Signed,
+    /// Values mapped `min..max` on viridis.
+    Sequential,
+}
+
+/// Range of the colour scale for `values`.
+#[must_use]
+pub fn range(values: ArrayView2<'_, f32>, scale: Scale) -> (f32, f32) {
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    match scale {
+        Scale::Signed => {
+            let m = finite.fold(0.0_f32, |a, v| a.max(v.abs())).max(1e-12);
+            (-m, m)
+        }
+        Scale::Sequential => {
+            let (lo, hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+            if lo.is_finite() {
+                (lo, hi.max(lo + 1e-12))
+            } else {
+                (0.0, 1.0)
+            }
+        }
+    }
+}
+
+/// Colour of `v` on a scale with range `(lo, hi)`.
+#[must_use]
+pub fn color(v: f32, lo: f32, hi: f32, scale: Scale) -> Color32 {
+    match scale {
+        Scale::Signed => theme::diverging(v / hi.max(1e-12)),
+        Scale::Sequential => theme::viridis((v - lo) / (hi - lo)),
+    }
+}
+
+/// Show `values` (rows top to bottom) in `size`, with a legend; returns the hovered cell and
+/// its value.
+pub fn show(
+    ui: &mut egui::Ui,
+    id: &str,
+    values: ArrayView2<'_, f32>,
+    scale: Scale,
+    size: Vec2,
+    texture: &mut Option<TextureHandle>,
+) -> Option<((usize, usize), f32)> {
+    let (rows, cols) = values.dim();
+    if rows == 0 || cols == 0 {
+        ui.label("(empty)");
+        return None;
+    }
+    let (lo, hi) = range(values, scale);
+    let pixels: Vec<Color32> = values.iter().map(|&v| color(v, lo, hi, scale)).collect();
+    let image = ColorImage::new([cols, rows], pixels);
+    match texture {
+        Some(t) => t.set(image, TextureOptions::NEAREST),
+        None => *texture = Some(ui.ctx().load_texture(id, image, TextureOptions::NEAREST)),
+    }
+    let mut hovered = None;
+    ui.horizontal(|ui| {
+        let (rect, response) = ui.allocate_exact_size(size, Sense::hover());
+        if let Some(t) = texture.as_ref() {
+            ui.painter().image(
+                t.id(),
+                rect,
+                Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
+        }
+        if let Some(p) = response.hover_pos() {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "pointer inside the rect"
+            )]
+            let (r, c) = (
+                (((p.y - rect.top()) / rect.height() * rows as f32) as usize).min(rows - 1),
+                (((p.x - rect.left()) / rect.width() * cols as f32) as usize).min(cols - 1),
+            );
+            hovered = Some(((r, c), values[[r, c]]));
+        }
+        legend(ui, lo, hi, scale, size.y);
+    });
+    hovered
+}
+
+/// A vertical colour bar with its end values.
+pub fn legend(ui: &mut egui::Ui, lo: f32, hi: f32, scale: Scale, height: f32) {
+    ui.vertical(|ui| {
+        ui.label(egui::RichText::new(format!("{hi:.3}")).small());
+        let (rect, _) =
+            ui.allocate_exact_size(Vec2::new(12.0, (height - 36.0).max(20.0)), Sense::hover());
+        let steps = 32;
+        for i in 0..steps {
+            #[expect(clippy::cast_precision_loss, reason = "32 steps")]
+            let (t0, t1) = (i as f32 / steps as f32, (i + 1) as f32 / steps as f32);
+            let v = hi - (hi - lo) * (t0 + t1) / 2.0;
+            let r = Rect::from_min_max(
+                pos2(rect.left(), rect.top() + rect.height() * t0),
+                pos2(rect.right(), rect.top() + rect.height() * t1),
+            );
+            ui.painter().rect_filled(r, 0.0, color(v, lo, hi, scale));
+        }
+        ui.label(egui::RichText::new(format!("{lo:.3}")).small());
+    });
+}

@@ -1,0 +1,550 @@
+//! The explorer window (eframe + egui, wgpu renderer).
+//!
+//! The app owns a [`state::State`]; each panel lives in its own file and reads it. Sliders
+//! change the plan through the state, which re-discretizes (GPU engine on eframe's own device
+//! where it can run compute, CPU engine otherwise) and re-runs the network within the frame.
+//! File dialogs and model loading run off the UI thread and report back through a channel.
+
+pub mod controls;
+pub mod heatmap;
+pub mod input;
+pub mod layer_data;
+pub mod partitions;
+pub mod predictions;
+pub mod spectrum;
+pub mod state;
+pub mod surface;
+pub mod theme;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Instant;
+
+use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
+use eframe::egui_wgpu::{self, wgpu};
+use image::DynamicImage;
+
+use crate::engine::EngineChoice;
+use crate::gpu::GpuContext;
+use crate::gpu::context::{check_adapter, required_limits};
+use crate::model::{Model, native, torchintegral};
+use state::State;
+
+/// The four panels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanelKind {
+    /// Spline weight surface.
+    Surface,
+    /// Partitions.
+    Partitions,
+    /// Frequency-domain filters.
+    Spectrum,
+    /// Output predictions.
+    Predictions,
+}
+
+impl PanelKind {
+    fn title(self) -> &'static str {
+        match self {
+            Self::Surface => "Spline weight surface",
+            Self::Partitions => "Partitions",
+            Self::Spectrum => "Frequency-domain filters",
+            Self::Predictions => "Output predictions",
+        }
+    }
+}
+
+/// What background work reports back.
+enum Event {
+    Model(Box<Result<(Model, String), String>>),
+    Image(Result<(DynamicImage, String), String>),
+}
+
+/// The explorer application.
+pub struct InnscopeApp {
+    /// Model, plan, engine and results.
+    pub state: State,
+    surface: surface::SurfacePanel,
+    spectrum: spectrum::SpectrumPanel,
+    input: input::InputPanel,
+    maximized: Option<PanelKind>,
+    gpu: Option<Arc<GpuContext>>,
+    events: (Sender<Event>, Receiver<Event>),
+    frame_ms: f32,
+    trace: Option<Vec<f32>>,
+    /// Show timings in the controls. Default true; snapshot tests turn it off (timings vary).
+    pub show_timings: bool,
+}
+
+/// Keyboard shortcuts.
+const OPEN_MODEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::O);
+const OPEN_IMAGE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::I);
+const RESET: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
+
+/// Load a model file: `*.inn.safetensors`, or a TorchIntegral `.pt` with its manifest (given,
+/// or `STEM.manifest.json` beside it).
+///
+/// # Errors
+/// Unreadable, refused or inconsistent files; a `.pt` without a manifest.
+pub fn load_model_file(path: &Path, manifest: Option<&Path>) -> Result<Model, String> {
+    let is_pt = path.extension().is_some_and(|e| e == "pt" || e == "pth");
+    if !is_pt {
+        return native::read(path).map_err(|e| e.to_string());
+    }
+    let guess = path.with_extension("manifest.json");
+    let manifest = manifest
+        .map(Path::to_path_buf)
+        .or_else(|| guess.is_file().then_some(guess.clone()));
+    let Some(manifest) = manifest else {
+        return Err(format!(
+            "{}: a TorchIntegral checkpoint needs its manifest; put {} beside it or open the manifest too",
+            path.display(),
+            guess
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
+    };
+    torchintegral::import(path, &manifest).map_err(|e| e.to_string())
+}
+
+/// The GPU context on eframe's device, if that device can run innscope's compute and is a
+/// hardware one (a software adapter is slower than the CPU engine on the same cores), unless
+/// `choice` forces one way.
+fn window_gpu(
+    rs: Option<&egui_wgpu::RenderState>,
+    choice: EngineChoice,
+) -> (Option<Arc<GpuContext>>, Option<String>) {
+    let Some(rs) = rs else {
+        return (None, Some("the window has no wgpu device".into()));
+    };
+    let info = rs.adapter.get_info();
+    if choice == EngineChoice::Cpu {
+        return (None, Some("--engine cpu".into()));
+    }
+    if let Err(why) = check_adapter(&rs.adapter) {
+        return (None, Some(format!("{}: {why}", info.name)));
+    }
+    if rs.device.limits().max_storage_buffers_per_shader_stage
+        < crate::gpu::context::STORAGE_BUFFERS_NEEDED
+    {
+        return (
+            None,
+            Some(format!(
+                "{}: too few storage buffers on the window's device",
+                info.name
+            )),
+        );
+    }
+    if info.device_type == wgpu::DeviceType::Cpu && choice != EngineChoice::Gpu {
+        return (
+            None,
+            Some(format!(
+                "the only adapter is a software one, {}; --engine gpu uses it anyway",
+                info.name
+            )),
+        );
+    }
+    match GpuContext::new(rs.device.clone(), rs.queue.clone(), info) {
+        Ok(ctx) => (Some(Arc::new(ctx)), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
+}
+
+impl InnscopeApp {
+    /// Create the app on `model`.
+    ///
+    /// # Errors
+    /// A model that does not run at its default plan.
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        model: Model,
+        source: String,
+        choice: EngineChoice,
+        trace_frames: bool,
+    ) -> anyhow::Result<Self> {
+        let (gpu, why) = window_gpu(cc.wgpu_render_state.as_ref(), choice);
+        let (image, name) =
+            input::sample(9).unwrap_or_else(|| (DynamicImage::new_luma8(28, 28), "blank".into()));
+        let mut state = State::new(model, source, gpu.as_ref(), image, name)?;
+        if state.engine_note.is_none() {
+            state.engine_note = why;
+        } else if let Some(why) = why {
+            state.engine_note = Some(why);
+        }
+        Ok(Self {
+            state,
+            surface: surface::SurfacePanel::default(),
+            spectrum: spectrum::SpectrumPanel::default(),
+            input: input::InputPanel::default(),
+            maximized: None,
+            gpu,
+            events: channel(),
+            frame_ms: 0.0,
+            trace: trace_frames.then(Vec::new),
+            show_timings: true,
+        })
+    }
+
+    /// Load a model from a file on a background thread.
+    pub fn open_model_path(&self, path: PathBuf, ctx: &egui::Context) {
+        let tx = self.events.0.clone();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let source = path.display().to_string();
+            let result = load_model_file(&path, None).map(|m| (m, source));
+            let _ = tx.send(Event::Model(Box::new(result)));
+            ctx.request_repaint();
+        });
+    }
+
+    /// Apply a loaded model (or its error): a model that fails leaves the current one.
+    pub fn apply_model(&mut self, result: Result<(Model, String), String>) {
+        match result {
+            Ok((model, source)) => {
+                if let Err(e) = self.state.load(model, source.clone(), self.gpu.as_ref()) {
+                    self.state.error = Some(format!("{source}: {e:#}"));
+                }
+            }
+            Err(e) => self.state.error = Some(e),
+        }
+    }
+
+    fn open_dialog(&self, ctx: &egui::Context, image: bool) {
+        let tx = self.events.0.clone();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let dialog = if image {
+                dialog.add_filter(
+                    "images",
+                    &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+                )
+            } else {
+                dialog.add_filter("INN models", &["safetensors", "pt", "pth"])
+            };
+            let Some(path) = dialog.pick_file() else {
+                return;
+            };
+            let event = if image {
+                Event::Image(
+                    crate::data::input::load_image(&path).map(|i| (i, path.display().to_string())),
+                )
+            } else {
+                let manifest = if path.extension().is_some_and(|e| e == "pt" || e == "pth")
+                    && !path.with_extension("manifest.json").is_file()
+                {
+                    rfd::FileDialog::new()
+                        .set_title("Manifest for this checkpoint")
+                        .add_filter("manifest", &["json"])
+                        .pick_file()
+                } else {
+                    None
+                };
+                Event::Model(Box::new(
+                    load_model_file(&path, manifest.as_deref())
+                        .map(|m| (m, path.display().to_string())),
+                ))
+            };
+            let _ = tx.send(event);
+            ctx.request_repaint();
+        });
+    }
+
+    fn handle_events(&mut self, ctx: &egui::Context) {
+        while let Ok(event) = self.events.1.try_recv() {
+            match event {
+                Event::Model(r) => self.apply_model(*r),
+                Event::Image(Ok((img, name))) => self.state.set_image(img, name),
+                Event::Image(Err(e)) => self.state.error = Some(e),
+            }
+        }
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            let path = file.path().to_path_buf();
+            if path.as_os_str().is_empty() {
+                continue;
+            }
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            if ["safetensors", "pt", "pth"].contains(&ext.as_str()) {
+                self.open_model_path(path, ctx);
+            } else {
+                match crate::data::input::load_image(&path) {
+                    Ok(img) => self.state.set_image(img, path.display().to_string()),
+                    Err(e) => self.state.error = Some(e),
+                }
+            }
+        }
+        let (open_model, open_image, reset, next, prev) = ctx.input_mut(|i| {
+            (
+                i.consume_shortcut(&OPEN_MODEL),
+                i.consume_shortcut(&OPEN_IMAGE),
+                i.consume_shortcut(&RESET),
+                i.key_pressed(Key::CloseBracket),
+                i.key_pressed(Key::OpenBracket),
+            )
+        });
+        if open_model {
+            self.open_dialog(ctx, false);
+        }
+        if open_image {
+            self.open_dialog(ctx, true);
+        }
+        if reset {
+            self.state.reset();
+        }
+        if next {
+            self.state.select(self.state.selected + 1);
+        }
+        if prev {
+            self.state.select(self.state.selected.saturating_sub(1));
+        }
+    }
+
+    fn menu(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui
+                    .add(
+                        egui::Button::new("Open model…")
+                            .shortcut_text(ui.ctx().format_shortcut(&OPEN_MODEL)),
+                    )
+                    .clicked()
+                {
+                    self.open_dialog(ui.ctx(), false);
+                }
+                if ui
+                    .add(
+                        egui::Button::new("Open image…")
+                            .shortcut_text(ui.ctx().format_shortcut(&OPEN_IMAGE)),
+                    )
+                    .clicked()
+                {
+                    self.open_dialog(ui.ctx(), true);
+                }
+            });
+            ui.menu_button("View", |ui| {
+                egui::global_theme_preference_buttons(ui);
+                if ui
+                    .add(
+                        egui::Button::new("Reset sizes and resolution")
+                            .shortcut_text(ui.ctx().format_shortcut(&RESET)),
+                    )
+                    .clicked()
+                {
+                    self.state.reset();
+                }
+            });
+            ui.separator();
+            ui.label(
+                egui::RichText::new(format!(
+                    "{} — {}",
+                    self.state.model.doc.name, self.state.source
+                ))
+                .weak(),
+            );
+        });
+    }
+
+    fn layer_strip(&mut self, ui: &mut egui::Ui) {
+        let names: Vec<(String, Vec<usize>)> = self
+            .state
+            .layers()
+            .iter()
+            .map(|p| (p.name.clone(), p.layout.shape.clone()))
+            .collect();
+        ui.horizontal_wrapped(|ui| {
+            ui.label("layer")
+                .on_hover_text("The layer the panels follow ([ and ] step through them).");
+            for (i, (name, shape)) in names.iter().enumerate() {
+                if ui
+                    .selectable_label(self.state.selected == i, name)
+                    .on_hover_text(format!("{shape:?}"))
+                    .clicked()
+                {
+                    self.state.select(i);
+                }
+            }
+        });
+    }
+
+    fn panel(&mut self, ui: &mut egui::Ui, kind: PanelKind) {
+        ui.horizontal(|ui| {
+            ui.strong(kind.title());
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let maximized = self.maximized == Some(kind);
+                if ui
+                    .small_button(if maximized { "restore" } else { "maximise" })
+                    .clicked()
+                {
+                    self.maximized = if maximized { None } else { Some(kind) };
+                }
+            });
+        });
+        match kind {
+            PanelKind::Surface => self.surface.show(ui, &self.state),
+            PanelKind::Partitions => partitions::show(ui, &self.state),
+            PanelKind::Spectrum => self.spectrum.show(ui, &self.state, self.surface.slice),
+            PanelKind::Predictions => predictions::show(ui, &self.state),
+        }
+    }
+
+    /// Frame times recorded with `--trace-frames`, milliseconds.
+    #[must_use]
+    pub fn traced_frames(&self) -> Option<&[f32]> {
+        self.trace.as_deref()
+    }
+}
+
+/// Median and 95th percentile of frame times, milliseconds.
+#[must_use]
+pub fn frame_summary(frames: &[f32]) -> Option<(f32, f32)> {
+    if frames.is_empty() {
+        return None;
+    }
+    let mut v = frames.to_vec();
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "small counts"
+    )]
+    let p95 = ((n as f32 * 0.95).ceil() as usize).clamp(1, n) - 1;
+    Some((v[n / 2], v[p95]))
+}
+
+impl eframe::App for InnscopeApp {
+    fn on_exit(&mut self) {
+        if let Some((median, p95)) = self.trace.as_deref().and_then(frame_summary) {
+            eprintln!(
+                "frames: {} · median {median:.2} ms · p95 {p95:.2} ms",
+                self.trace.as_ref().map_or(0, Vec::len)
+            );
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let start = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.handle_events(&ctx);
+        egui::Panel::top("menu").show(ui, |ui| self.menu(ui));
+        if let Some(err) = self.state.error.clone() {
+            egui::Panel::top("error").show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.colored_label(theme::WARN, format!("Error: {err}"));
+                    if ui.small_button("dismiss").clicked() {
+                        self.state.error = None;
+                    }
+                });
+            });
+        }
+        egui::Panel::left("controls")
+            .resizable(true)
+            .default_size(290.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    controls::show(
+                        ui,
+                        &mut self.state,
+                        self.show_timings.then_some(self.frame_ms),
+                    );
+                    ui.separator();
+                    if self.input.show(ui, &mut self.state) {
+                        self.open_dialog(ui.ctx(), true);
+                    }
+                });
+            });
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            self.layer_strip(ui);
+            ui.separator();
+            if let Some(kind) = self.maximized {
+                self.panel(ui, kind);
+                return;
+            }
+            let width = ui.available_width();
+            egui::Panel::right("right-column")
+                .resizable(true)
+                .default_size(width / 2.0)
+                .show(ui, |ui| {
+                    egui::Panel::bottom("predictions")
+                        .resizable(true)
+                        .default_size(ui.available_height() * 0.45)
+                        .show(ui, |ui| {
+                            self.panel(ui, PanelKind::Predictions);
+                        });
+                    self.panel(ui, PanelKind::Spectrum);
+                });
+            egui::Panel::bottom("partitions")
+                .resizable(true)
+                .default_size(ui.available_height() * 0.45)
+                .show(ui, |ui| {
+                    self.panel(ui, PanelKind::Partitions);
+                });
+            self.panel(ui, PanelKind::Surface);
+        });
+        self.frame_ms = start.elapsed().as_secs_f32() * 1e3;
+        if let Some(trace) = &mut self.trace {
+            trace.push(self.frame_ms);
+            eprintln!(
+                "frame {} {:.3} ms (update {:.3} ms)",
+                trace.len(),
+                self.frame_ms,
+                self.state.update_ms
+            );
+        }
+    }
+}
+
+/// Options for the window: wgpu renderer with the limits innscope's compute needs.
+#[must_use]
+pub fn native_options() -> eframe::NativeOptions {
+    let mut setup = egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
+        label: Some("innscope window"),
+        required_limits: required_limits(&adapter.limits()),
+        ..Default::default()
+    });
+    eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("innscope")
+            .with_inner_size([1440.0, 900.0])
+            .with_drag_and_drop(true),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: egui_wgpu::WgpuConfiguration {
+            wgpu_setup: setup.into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Open the window on `model` and run until it closes.
+///
+/// # Errors
+/// No display, no usable graphics adapter, or a model that does not run.
+pub fn run(
+    model: Model,
+    source: String,
+    choice: EngineChoice,
+    trace_frames: bool,
+) -> anyhow::Result<()> {
+    eframe::run_native(
+        "innscope",
+        native_options(),
+        Box::new(move |cc| {
+            Ok(Box::new(InnscopeApp::new(
+                cc,
+                model,
+                source,
+                choice,
+                trace_frames,
+            )?))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+}

@@ -1,0 +1,266 @@
+//! What the window shows, and the one place it changes: model, plan, engine, input, results.
+//!
+//! Panels read a [`State`]; the app changes it through its methods, which re-discretize and
+//! re-run the network in the same call, so every panel drawn afterwards in the frame sees the
+//! new numbers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use image::DynamicImage;
+use ndarray::{Array2, ArrayD};
+
+use crate::data::input::image_to_input;
+use crate::engine::cpu::CpuEngine;
+use crate::engine::{Engine, softmax_rows};
+use crate::gpu::GpuContext;
+use crate::inn::{PartitionKind, Plan, Resolved};
+use crate::model::{Model, ParamSpec};
+
+/// The model on screen and everything computed from it.
+pub struct State {
+    /// The model.
+    pub model: Model,
+    /// Where it came from (file path or "bundled demo").
+    pub source: String,
+    /// Sizes, partition kind, resolution as the sliders set them.
+    pub plan: Plan,
+    /// The plan made concrete.
+    pub resolved: Resolved,
+    /// The engine computing.
+    pub engine: Engine,
+    /// Why the CPU engine stands in for the GPU, if it does.
+    pub engine_note: Option<String>,
+    /// The current picture and its name.
+    pub image: DynamicImage,
+    /// Its name.
+    pub image_name: String,
+    /// The network input at the current resolution, `(1, C, H, W)`.
+    pub input: ndarray::Array4<f32>,
+    /// Logits now.
+    pub logits: Vec<f32>,
+    /// Class probabilities now.
+    pub probs: Vec<f32>,
+    /// Class probabilities at full size and native resolution.
+    pub reference: Vec<f32>,
+    /// Index into [`State::layers`] of the layer the panels follow.
+    pub selected: usize,
+    /// Discrete weight of the selected layer under the current plan.
+    pub weight: Option<ArrayD<f32>>,
+    /// Time of the last re-discretization + forward pass, milliseconds.
+    pub update_ms: f32,
+    /// The last error to show (load failures, refused plans).
+    pub error: Option<String>,
+}
+
+fn gpu_engine(
+    gpu: Option<&Arc<GpuContext>>,
+    model: &Model,
+    plan: &Resolved,
+) -> anyhow::Result<(Engine, Option<String>)> {
+    Ok(Engine::on_context(gpu.cloned(), model, plan)?)
+}
+
+impl State {
+    /// Open `model`; `gpu` is the window's device when it can run compute.
+    ///
+    /// # Errors
+    /// A model whose default plan does not run.
+    pub fn new(
+        model: Model,
+        source: String,
+        gpu: Option<&Arc<GpuContext>>,
+        image: DynamicImage,
+        image_name: String,
+    ) -> anyhow::Result<Self> {
+        let plan = model.default_plan();
+        let resolved = model.resolve(&plan)?;
+        let (engine, engine_note) = gpu_engine(gpu, &model, &resolved)?;
+        let input = image_to_input(&image, &model.doc.input, resolved.resolution);
+        let reference = Self::reference_probs(&model, &input)?;
+        let mut state = Self {
+            model,
+            source,
+            plan,
+            resolved,
+            engine,
+            engine_note,
+            image,
+            image_name,
+            input,
+            logits: Vec::new(),
+            probs: Vec::new(),
+            reference,
+            selected: 0,
+            weight: None,
+            update_ms: 0.0,
+            error: None,
+        };
+        // Follow the first layer continuous in both channel axes (the most telling surface).
+        state.selected = state
+            .layers()
+            .iter()
+            .position(|p| {
+                p.layout
+                    .axes
+                    .iter()
+                    .filter(|a| matches!(a, crate::inn::AxisKind::Channel { .. }))
+                    .count()
+                    >= 2
+            })
+            .unwrap_or(0);
+        state.recompute()?;
+        Ok(state)
+    }
+
+    /// Probabilities at full size and native resolution (on the CPU engine: one forward pass).
+    fn reference_probs(model: &Model, input: &ndarray::Array4<f32>) -> anyhow::Result<Vec<f32>> {
+        let plan = model.resolve(&model.default_plan())?;
+        let native = if input.shape()[2..] == plan.resolution {
+            input.clone()
+        } else {
+            return Ok(Vec::new());
+        };
+        let logits = CpuEngine::new(model, &plan)?.forward(model, native.view())?;
+        Ok(softmax_rows(&logits).row(0).to_vec())
+    }
+
+    /// Parameters the panels can follow: weights of convolutions and linear layers.
+    #[must_use]
+    pub fn layers(&self) -> Vec<&ParamSpec> {
+        self.model
+            .doc
+            .params
+            .iter()
+            .filter(|p| p.layout.shape.len() >= 2)
+            .collect()
+    }
+
+    /// The layer the panels follow.
+    #[must_use]
+    pub fn layer(&self) -> Option<&ParamSpec> {
+        self.layers().get(self.selected).copied()
+    }
+
+    /// Replace the plan (sizes, partition kind, resolution); recompute everything. A plan the
+    /// model refuses is reported and the previous one stays.
+    pub fn set_plan(&mut self, plan: Plan) {
+        if plan == self.plan {
+            return;
+        }
+        match self.model.resolve(&plan) {
+            Ok(resolved) => {
+                let previous = std::mem::replace(&mut self.plan, plan);
+                let previous_resolved = std::mem::replace(&mut self.resolved, resolved);
+                if let Err(e) = self.recompute() {
+                    self.error = Some(format!("{e:#}"));
+                    self.plan = previous;
+                    self.resolved = previous_resolved;
+                    let _ = self.recompute();
+                }
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    /// Every group at `keep` of its original size.
+    pub fn set_keep(&mut self, keep: f64) {
+        let mut plan = self.plan.clone();
+        plan.set_keep(&self.model.doc.groups, keep);
+        self.set_plan(plan);
+    }
+
+    /// Back to full size, native resolution, learned partitions.
+    pub fn reset(&mut self) {
+        self.set_plan(self.model.default_plan());
+    }
+
+    /// The partition kind.
+    pub fn set_partition(&mut self, kind: PartitionKind) {
+        let mut plan = self.plan.clone();
+        plan.partition = kind;
+        self.set_plan(plan);
+    }
+
+    /// Follow another layer.
+    pub fn select(&mut self, index: usize) {
+        let n = self.layers().len();
+        if n > 0 {
+            self.selected = index.min(n - 1);
+            self.weight = self.read_selected_weight();
+        }
+    }
+
+    /// A new picture.
+    pub fn set_image(&mut self, image: DynamicImage, name: String) {
+        self.image = image;
+        self.image_name = name;
+        let native = self.model.doc.input.native();
+        let at_native = image_to_input(&self.image, &self.model.doc.input, native);
+        self.reference = Self::reference_probs(&self.model, &at_native).unwrap_or_default();
+        if let Err(e) = self.recompute() {
+            self.error = Some(format!("{e:#}"));
+        }
+    }
+
+    /// Replace the model (the caller has loaded and validated it); keeps the old one if the
+    /// new one does not run.
+    ///
+    /// # Errors
+    /// The new model does not run at its default plan; nothing changed then.
+    pub fn load(
+        &mut self,
+        model: Model,
+        source: String,
+        gpu: Option<&Arc<GpuContext>>,
+    ) -> anyhow::Result<()> {
+        let image = self.image.clone();
+        let name = self.image_name.clone();
+        *self = Self::new(model, source, gpu, image, name)?;
+        Ok(())
+    }
+
+    fn read_selected_weight(&mut self) -> Option<ArrayD<f32>> {
+        let name = self.layer()?.name.clone();
+        self.engine.weight(&name).ok()
+    }
+
+    /// Re-discretize and re-run for the current plan and input.
+    fn recompute(&mut self) -> anyhow::Result<()> {
+        let start = Instant::now();
+        self.engine.set_plan(&self.model, &self.resolved)?;
+        self.input = image_to_input(&self.image, &self.model.doc.input, self.resolved.resolution);
+        let logits: Array2<f32> = self.engine.forward(&self.model, self.input.view())?;
+        self.probs = softmax_rows(&logits).row(0).to_vec();
+        self.logits = logits.row(0).to_vec();
+        self.weight = self.read_selected_weight();
+        self.update_ms = start.elapsed().as_secs_f32() * 1e3;
+        self.error = None;
+        Ok(())
+    }
+
+    /// Top-1 class now and in the reference.
+    #[must_use]
+    pub fn top1(&self) -> (Option<usize>, Option<usize>) {
+        let arg = |p: &[f32]| {
+            p.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i)
+        };
+        (arg(&self.probs), arg(&self.reference))
+    }
+
+    /// KL divergence of the current prediction from the reference, in nats.
+    #[must_use]
+    pub fn kl_from_reference(&self) -> Option<f32> {
+        (self.reference.len() == self.probs.len() && !self.probs.is_empty()).then(|| {
+            self.reference
+                .iter()
+                .zip(&self.probs)
+                .filter(|(p, _)| **p > 0.0)
+                .map(|(p, q)| p * (p / q.max(1e-30)).ln())
+                .sum()
+        })
+    }
+}

@@ -1,0 +1,408 @@
+//! Spline weight surface: the selected layer's continuous kernel as a 3-D surface over
+//! (output, input) channel position for one spatial tap, or over the kernel's rows and columns
+//! for one channel pair; control values λ and the current partition's samples marked on it.
+//! Drag to orbit, scroll to zoom. A heatmap view shows the discrete weights with the exact
+//! value under the pointer.
+
+use eframe::egui::{self, Color32, Mesh, Pos2, Sense, Shape, Stroke, Vec2, epaint::Vertex, pos2};
+
+use super::heatmap::{self, Scale};
+use super::layer_data::{LayerPlanes, Plane, Slice, axis_names, planes};
+use super::state::State;
+use super::theme;
+
+/// View state of the surface panel.
+pub struct SurfacePanel {
+    /// Show the heatmap of discrete weights instead of the 3-D surface.
+    pub heatmap: bool,
+    /// Which slice.
+    pub slice: Slice,
+    yaw: f32,
+    pitch: f32,
+    zoom: f32,
+    texture: Option<egui::TextureHandle>,
+    cache: Option<(String, Slice, u64, LayerPlanes)>,
+}
+
+impl Default for SurfacePanel {
+    fn default() -> Self {
+        Self {
+            heatmap: false,
+            slice: Slice::Channels { r: 1, s: 1 },
+            yaw: 0.7,
+            pitch: 0.9,
+            zoom: 1.0,
+            texture: None,
+            cache: None,
+        }
+    }
+}
+
+/// A cheap fingerprint of a resolved plan (sizes, first/last points, resolution).
+pub fn plan_key(state: &State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (g, p) in &state.resolved.partitions {
+        g.hash(&mut h);
+        for v in p {
+            v.to_bits().hash(&mut h);
+        }
+    }
+    state.resolved.resolution.hash(&mut h);
+    h.finish()
+}
+
+struct Camera {
+    center: Pos2,
+    scale: f32,
+    yaw: f32,
+    pitch: f32,
+}
+
+impl Camera {
+    /// Screen position and depth (larger is farther) of a point in the unit box.
+    fn project(&self, x: f32, y: f32, z: f32) -> (Pos2, f32) {
+        let (sy, cy) = self.yaw.sin_cos();
+        let (sp, cp) = self.pitch.sin_cos();
+        let u = x * cy - y * sy;
+        let w = x * sy + y * cy;
+        // Elevated view: the viewer looks along +w, tilted down by `pitch`.
+        let up = z * cp + w * sp;
+        let depth = w * cp - z * sp;
+        (
+            pos2(
+                self.center.x + u * self.scale,
+                self.center.y - up * self.scale,
+            ),
+            depth,
+        )
+    }
+}
+
+impl SurfacePanel {
+    /// Draw the panel for the selected layer.
+    pub fn show(&mut self, ui: &mut egui::Ui, state: &State) {
+        let Some(param) = state.layer() else {
+            ui.label("This model has no weight to show.");
+            return;
+        };
+        let lambda = &state.model.tensors[&param.name];
+        let ndim = lambda.ndim();
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.heatmap, false, "surface");
+            ui.selectable_value(&mut self.heatmap, true, "heatmap");
+            if ndim == 4 {
+                let (kh, kw) = (param.layout.shape[2], param.layout.shape[3]);
+                match &mut self.slice {
+                    Slice::Channels { r, s } => {
+                        let l = ui.label("tap row");
+                        ui.add(egui::DragValue::new(r).range(0..=kh.saturating_sub(1)))
+                            .labelled_by(l.id);
+                        let l = ui.label("column");
+                        ui.add(egui::DragValue::new(s).range(0..=kw.saturating_sub(1)))
+                            .labelled_by(l.id);
+                        if ui
+                            .small_button("over space")
+                            .on_hover_text("Show the kernel's rows × columns for one channel pair.")
+                            .clicked()
+                        {
+                            self.slice = Slice::Spatial { a: 0, b: 0 };
+                        }
+                    }
+                    Slice::Spatial { a, b } => {
+                        let l = ui.label("output channel");
+                        ui.add(
+                            egui::DragValue::new(a)
+                                .range(0..=param.layout.shape[0].saturating_sub(1)),
+                        )
+                        .labelled_by(l.id);
+                        let l = ui.label("input channel");
+                        ui.add(
+                            egui::DragValue::new(b)
+                                .range(0..=param.layout.shape[1].saturating_sub(1)),
+                        )
+                        .labelled_by(l.id);
+                        if ui
+                            .small_button("over channels")
+                            .on_hover_text("Show output × input channels for one spatial tap.")
+                            .clicked()
+                        {
+                            self.slice = Slice::Channels {
+                                r: kh / 2,
+                                s: kw / 2,
+                            };
+                        }
+                    }
+                }
+            }
+        });
+        if self.heatmap {
+            self.show_heatmap(ui, state, ndim);
+            return;
+        }
+        let key = plan_key(state);
+        let fresh = matches!(&self.cache, Some((n, s, k, _)) if *n == param.name && *s == self.slice && *k == key);
+        if !fresh {
+            let p = planes(param, lambda, self.slice, &state.resolved);
+            self.cache = Some((param.name.clone(), self.slice, key, p));
+        }
+        let Some((_, _, _, data)) = &self.cache else {
+            return;
+        };
+        let (rows_name, cols_name) = axis_names(ndim, self.slice);
+        let size = Vec2::new(
+            ui.available_width(),
+            (ui.available_height() - 24.0).max(160.0),
+        );
+        let (rect, response) = ui.allocate_exact_size(size, Sense::drag());
+        if response.dragged() {
+            let d = response.drag_delta();
+            self.yaw -= d.x * 0.01;
+            self.pitch = (self.pitch + d.y * 0.01).clamp(0.05, 1.5);
+        }
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            self.zoom = (self.zoom * (1.0 + scroll * 0.002)).clamp(0.3, 4.0);
+        }
+        let painter = ui.painter_at(rect);
+        let cam = Camera {
+            center: rect.center() + Vec2::new(0.0, rect.height() * 0.08),
+            scale: rect.width().min(rect.height()) * 0.36 * self.zoom,
+            yaw: self.yaw,
+            pitch: self.pitch,
+        };
+        let zmax = data
+            .fine
+            .values
+            .iter()
+            .chain(data.control.values.iter())
+            .fold(1e-12_f32, |a, v| a.max(v.abs()));
+        let zs = 0.7 / zmax;
+        draw_box(&painter, &cam, ui.visuals().weak_text_color());
+        draw_surface(&painter, &cam, &data.fine, zs, zmax);
+        draw_points(
+            &painter,
+            &cam,
+            &data.control,
+            zs,
+            2.0,
+            ui.visuals().strong_text_color(),
+        );
+        draw_points(&painter, &cam, &data.samples, zs, 3.5, theme::NOW);
+        let text = ui.visuals().text_color();
+        let font = egui::FontId::proportional(12.0);
+        let (p, _) = cam.project(0.0, -1.25, -1.0);
+        painter.text(
+            p,
+            egui::Align2::CENTER_CENTER,
+            format!("{cols_name} position"),
+            font.clone(),
+            text,
+        );
+        let (p, _) = cam.project(-1.25, 0.0, -1.0);
+        painter.text(
+            p,
+            egui::Align2::CENTER_CENTER,
+            format!("{rows_name} position"),
+            font.clone(),
+            text,
+        );
+        painter.text(
+            rect.left_top() + Vec2::new(4.0, 4.0),
+            egui::Align2::LEFT_TOP,
+            format!("height: F, the continuous kernel (max |F| {zmax:.3})"),
+            font,
+            text,
+        );
+        ui.horizontal(|ui| {
+            dot(ui, ui.visuals().strong_text_color());
+            ui.label(
+                egui::RichText::new(format!(
+                    "control values λ ({}×{})",
+                    data.control.rows.len(),
+                    data.control.cols.len()
+                ))
+                .small(),
+            );
+            dot(ui, theme::NOW);
+            ui.label(
+                egui::RichText::new(format!(
+                    "samples at the current partition ({}×{})",
+                    data.samples.rows.len(),
+                    data.samples.cols.len()
+                ))
+                .small(),
+            );
+            ui.label(
+                egui::RichText::new("drag: orbit · scroll: zoom")
+                    .small()
+                    .weak(),
+            );
+        });
+    }
+
+    fn show_heatmap(&mut self, ui: &mut egui::Ui, state: &State, ndim: usize) {
+        let Some(w) = &state.weight else {
+            ui.label("no discrete weight");
+            return;
+        };
+        let plane = match (ndim, self.slice) {
+            (4, Slice::Channels { r, s }) => w
+                .slice(ndarray::s![
+                    ..,
+                    ..,
+                    r.min(w.shape()[2] - 1),
+                    s.min(w.shape()[3] - 1)
+                ])
+                .to_owned()
+                .into_dyn(),
+            (4, Slice::Spatial { a, b }) => w
+                .slice(ndarray::s![
+                    a.min(w.shape()[0] - 1),
+                    b.min(w.shape()[1] - 1),
+                    ..,
+                    ..
+                ])
+                .to_owned()
+                .into_dyn(),
+            _ => w.to_owned(),
+        };
+        let Ok(plane) = plane.into_dimensionality::<ndarray::Ix2>() else {
+            ui.label("not a 2-D slice");
+            return;
+        };
+        let (rows_name, cols_name) = axis_names(ndim, self.slice);
+        ui.label(
+            egui::RichText::new(format!(
+                "discrete weights W: {rows_name}s down, {cols_name}s across ({}×{})",
+                plane.nrows(),
+                plane.ncols()
+            ))
+            .small(),
+        );
+        let size = Vec2::new(
+            (ui.available_width() - 70.0).max(80.0),
+            (ui.available_height() - 40.0).max(80.0),
+        );
+        let hovered = heatmap::show(
+            ui,
+            "surface-heatmap",
+            plane.view(),
+            Scale::Signed,
+            size,
+            &mut self.texture,
+        );
+        match hovered {
+            Some(((r, c), v)) => ui.label(format!("W[{r}, {c}] = {v:.6}")),
+            None => ui.label(egui::RichText::new("hover for exact values").small().weak()),
+        };
+    }
+}
+
+/// A legend dot.
+fn dot(ui: &mut egui::Ui, color: Color32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
+    ui.painter().circle_filled(rect.center(), 4.0, color);
+}
+
+fn draw_box(painter: &egui::Painter, cam: &Camera, color: Color32) {
+    let corners = [
+        (-1.0, -1.0),
+        (1.0, -1.0),
+        (1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, -1.0),
+    ];
+    let pts: Vec<Pos2> = corners
+        .iter()
+        .map(|&(x, y)| cam.project(x, y, -1.0).0)
+        .collect();
+    painter.add(Shape::line(pts, Stroke::new(1.0, color)));
+    for &(x, y) in &corners[..4] {
+        painter.line_segment(
+            [cam.project(x, y, -1.0).0, cam.project(x, y, 1.0).0],
+            Stroke::new(0.5, color.gamma_multiply(0.5)),
+        );
+    }
+}
+
+/// Quads of the fine surface, far to near, coloured by height.
+fn draw_surface(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32, zmax: f32) {
+    let (nr, nc) = fine.values.dim();
+    if nr < 2 || nc < 2 {
+        // One row or column (e.g. a layer with a single input channel): a curve.
+        let pts: Vec<Pos2> = fine
+            .values
+            .indexed_iter()
+            .map(|((i, j), &v)| {
+                cam.project(
+                    fine.rows[i.min(fine.rows.len() - 1)],
+                    fine.cols[j.min(fine.cols.len() - 1)],
+                    v * zs,
+                )
+                .0
+            })
+            .collect();
+        painter.add(Shape::line(pts, Stroke::new(2.0, theme::REFERENCE)));
+        let _ = zmax;
+        return;
+    }
+    let mut quads: Vec<(f32, [Pos2; 4], Color32)> = Vec::with_capacity((nr - 1) * (nc - 1));
+    for i in 0..nr - 1 {
+        for j in 0..nc - 1 {
+            let corner = |a: usize, b: usize| {
+                cam.project(fine.rows[a], fine.cols[b], fine.values[[a, b]] * zs)
+            };
+            let c = [
+                corner(i, j),
+                corner(i + 1, j),
+                corner(i + 1, j + 1),
+                corner(i, j + 1),
+            ];
+            let depth = c.iter().map(|p| p.1).sum::<f32>() / 4.0;
+            let mean = (fine.values[[i, j]]
+                + fine.values[[i + 1, j]]
+                + fine.values[[i + 1, j + 1]]
+                + fine.values[[i, j + 1]])
+                / 4.0;
+            quads.push((
+                depth,
+                [c[0].0, c[1].0, c[2].0, c[3].0],
+                theme::diverging(mean / zmax),
+            ));
+        }
+    }
+    quads.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut mesh = Mesh::default();
+    for (_, p, color) in &quads {
+        let base = u32::try_from(mesh.vertices.len()).unwrap_or(0);
+        for q in p {
+            mesh.vertices.push(Vertex {
+                pos: *q,
+                uv: egui::epaint::WHITE_UV,
+                color: *color,
+            });
+        }
+        mesh.indices
+            .extend([base, base + 1, base + 2, base, base + 2, base + 3]);
+    }
+    painter.add(Shape::mesh(mesh));
+}
+
+fn draw_points(
+    painter: &egui::Painter,
+    cam: &Camera,
+    plane: &Plane,
+    zs: f32,
+    radius: f32,
+    color: Color32,
+) {
+    for (i, &r) in plane.rows.iter().enumerate() {
+        for (j, &c) in plane.cols.iter().enumerate() {
+            if let Some(&v) = plane.values.get([i, j]) {
+                let (p, _) = cam.project(r, c, v * zs);
+                painter.circle_filled(p, radius, color);
+            }
+        }
+    }
+}

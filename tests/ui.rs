@@ -1,0 +1,142 @@
+//! The explorer window driven like a user would: sliders found by their labels, state checked,
+//! every panel compared with a snapshot (rendered by wgpu on the machine's adapter; CI pins
+//! lavapipe). Refresh snapshots with `UPDATE_SNAPSHOTS=1 cargo test --test ui`.
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions};
+use innscope::app::{InnscopeApp, load_model_file};
+use innscope::data::assets;
+use innscope::engine::EngineChoice;
+
+fn harness() -> Option<Harness<'static, InnscopeApp>> {
+    if innscope::gpu::context::best_adapter().is_none() {
+        assert!(
+            std::env::var_os("INNSCOPE_REQUIRE_GPU").is_none(),
+            "INNSCOPE_REQUIRE_GPU is set but there is no adapter to render the window"
+        );
+        eprintln!("skipping UI test: no graphics adapter");
+        return None;
+    }
+    let mut h = Harness::builder()
+        .with_size(egui::Vec2::new(1440.0, 900.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            let mut app = InnscopeApp::new(
+                cc,
+                assets::demo_model(),
+                "bundled demo".into(),
+                EngineChoice::Auto,
+                false,
+            )
+            .expect("the demo model opens");
+            app.show_timings = false;
+            app
+        });
+    h.run();
+    Some(h)
+}
+
+/// The slider labelled `label` (its value box carries the label too).
+fn slider<'a>(h: &'a Harness<'_, InnscopeApp>, label: &'a str) -> egui_kittest::Node<'a> {
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, label)
+}
+
+fn snapshot(h: &mut Harness<'_, InnscopeApp>, name: &str) {
+    // Same software renderer in CI and here; a small colour tolerance absorbs driver rounding.
+    h.snapshot_options(name, &SnapshotOptions::new().threshold(1.0));
+}
+
+#[test]
+fn size_and_resolution_sliders_re_discretize_and_predictions_follow() {
+    let Some(mut h) = harness() else { return };
+    let reference = h.state().state.reference.clone();
+    let before = h.state().state.probs.clone();
+    assert_eq!(h.state().state.resolved.partitions[&1].len(), 64);
+
+    slider(&h, "group 1 size").set_value_accesskit(20.0);
+    h.run();
+    let s = &h.state().state;
+    assert_eq!(s.plan.sizes.get(&1), Some(&20));
+    assert_eq!(s.resolved.partitions[&1].len(), 20);
+    let w = s.weight.as_ref().expect("selected layer weight");
+    assert_eq!(w.shape(), &[32, 16, 5, 5], "conv_2 does not touch group 1");
+    assert_ne!(s.probs, before, "predictions follow the partition");
+    assert_eq!(s.reference, reference, "the reference stays at full size");
+
+    slider(&h, "keep %").set_value_accesskit(50.0);
+    h.run();
+    let s = &h.state().state;
+    let sizes: Vec<usize> = s.resolved.partitions.values().map(Vec::len).collect();
+    assert_eq!(sizes, vec![8, 32, 16]);
+    assert_eq!(s.model.param_count(&s.resolved).expect("count"), 16_458);
+    assert_eq!(s.weight.as_ref().expect("weight").shape(), &[16, 8, 5, 5]);
+
+    slider(&h, "resolution").set_value_accesskit(36.0);
+    h.run();
+    let s = &h.state().state;
+    assert_eq!(s.resolved.resolution, [36, 36]);
+    assert_eq!(s.input.shape(), &[1, 1, 36, 36]);
+    assert_eq!(s.reference, reference);
+    snapshot(&mut h, "window_half_width_36px");
+}
+
+#[test]
+fn every_panel_maximised_matches_its_snapshot() {
+    let Some(mut h) = harness() else { return };
+    snapshot(&mut h, "window");
+    for (i, name) in [
+        "panel_surface",
+        "panel_partitions",
+        "panel_spectrum",
+        "panel_predictions",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // Buttons in drawing order: predictions, spectrum (right column), partitions, surface.
+        let order = [3, 2, 1, 0];
+        let buttons = h.get_all_by_label("maximise").collect::<Vec<_>>();
+        assert_eq!(buttons.len(), 4);
+        buttons[order[i]].click_accesskit();
+        h.run();
+        snapshot(&mut h, name);
+        h.get_by_label("restore").click_accesskit();
+        h.run();
+    }
+    // The heatmap view of the surface panel, with the pointer-free legend.
+    h.get_by_label("heatmap").click_accesskit();
+    h.run();
+    snapshot(&mut h, "panel_surface_heatmap");
+}
+
+/// A broken file through the same path as File → Open: the error is shown and the model,
+/// plan and predictions stay as they were.
+#[test]
+fn a_broken_model_file_leaves_the_current_model() {
+    let Some(mut h) = harness() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("broken.inn.safetensors");
+    std::fs::write(&bad, &assets::DEMO_MODEL[..assets::DEMO_MODEL.len() / 2]).expect("write");
+    let before_probs = h.state().state.probs.clone();
+    let before_name = h.state().state.model.doc.name.clone();
+    let result = load_model_file(&bad, None).map(|m| (m, bad.display().to_string()));
+    assert!(result.is_err());
+    h.state_mut().apply_model(result);
+    h.run();
+    let s = &h.state().state;
+    assert_eq!(s.model.doc.name, before_name);
+    assert_eq!(s.probs, before_probs);
+    let err = s.error.clone().expect("an error is shown");
+    assert!(err.contains("broken.inn.safetensors"), "{err}");
+    assert!(
+        h.query_by_label_contains("broken.inn.safetensors")
+            .is_some(),
+        "the error is on screen"
+    );
+
+    // A checkpoint without its manifest is refused with a reason, too.
+    let pt = dir.path().join("model.pt");
+    std::fs::write(&pt, b"not a zip").expect("write");
+    let err = load_model_file(&pt, None).expect_err("needs a manifest");
+    assert!(err.contains("manifest"), "{err}");
+}
