@@ -10,3 +10,4 @@ pub mod engine;
 pub mod gpu;
 pub mod inn;
 pub mod model;
+pub mod timing;

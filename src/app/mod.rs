@@ -399,28 +399,10 @@ impl InnscopeApp {
     }
 }
 
-/// Median and 95th percentile of frame times, milliseconds.
-#[must_use]
-pub fn frame_summary(frames: &[f32]) -> Option<(f32, f32)> {
-    if frames.is_empty() {
-        return None;
-    }
-    let mut v = frames.to_vec();
-    v.sort_by(f32::total_cmp);
-    let n = v.len();
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "small counts"
-    )]
-    let p95 = ((n as f32 * 0.95).ceil() as usize).clamp(1, n) - 1;
-    Some((v[n / 2], v[p95]))
-}
-
 impl eframe::App for InnscopeApp {
     fn on_exit(&mut self) {
-        if let Some((median, p95)) = self.trace.as_deref().and_then(frame_summary) {
+        let frames: Vec<f64> = self.trace.iter().flatten().map(|&v| f64::from(v)).collect();
+        if let Some((median, p95)) = crate::timing::median_p95(&frames) {
             eprintln!(
                 "frames: {} · median {median:.2} ms · p95 {p95:.2} ms",
                 self.trace.as_ref().map_or(0, Vec::len)

@@ -10,127 +10,123 @@ use super::theme;
 use crate::inn::partition::{is_sorted, linspace};
 use crate::inn::quadrature::trapezoid;
 
+/// A plot over positions in [-1, 1], with room on the right for its legend.
+fn position_plot<'a>(id: &'a str, height: f32, y_label: &'a str) -> Plot<'a> {
+    Plot::new(id)
+        .height(height)
+        .legend(Legend::default().position(egui_plot::Corner::RightTop))
+        .include_x(-1.1)
+        .include_x(2.2)
+        .x_axis_label("position in [-1, 1]")
+        .y_axis_label(y_label)
+        .allow_scroll(false)
+}
+
 /// Draw the panel.
 pub fn show(ui: &mut egui::Ui, state: &State) {
     let groups = &state.model.doc.groups;
     let half = (ui.available_height() - 40.0).max(120.0) / 2.0;
     ui.label(egui::RichText::new("points per group (one row each): in use (orange), uniform at this size (grey, below), learned (green, above)").small());
-    Plot::new("partitions-points")
-        .height(half)
-        .legend(Legend::default().position(egui_plot::Corner::RightTop))
-        .include_x(-1.1)
-        .include_x(2.2)
-        .x_axis_label("position in [-1, 1]")
-        .y_axis_label("group id")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for (row, g) in groups.iter().enumerate() {
-                #[expect(clippy::cast_precision_loss, reason = "few groups")]
-                let y = row as f64;
-                let used = state
-                    .resolved
-                    .partitions
-                    .get(&g.id)
-                    .cloned()
-                    .unwrap_or_default();
-                let uniform = linspace(used.len());
+    position_plot("partitions-points", half, "group id").show(ui, |plot| {
+        for (row, g) in groups.iter().enumerate() {
+            #[expect(clippy::cast_precision_loss, reason = "few groups")]
+            let y = row as f64;
+            let used = state
+                .resolved
+                .partitions
+                .get(&g.id)
+                .cloned()
+                .unwrap_or_default();
+            let uniform = linspace(used.len());
+            plot.points(
+                Points::new(
+                    format!("uniform (group {})", g.id),
+                    PlotPoints::from_iter(uniform.iter().map(|&x| [f64::from(x), y - 0.2])),
+                )
+                .color(theme::UNIFORM)
+                .radius(1.5),
+            );
+            if let Some(learned) = &g.learned {
                 plot.points(
                     Points::new(
-                        format!("uniform (group {})", g.id),
-                        PlotPoints::from_iter(uniform.iter().map(|&x| [f64::from(x), y - 0.2])),
+                        format!("learned (group {})", g.id),
+                        PlotPoints::from_iter(learned.iter().map(|&x| [f64::from(x), y + 0.2])),
                     )
-                    .color(theme::UNIFORM)
-                    .radius(1.5),
-                );
-                if let Some(learned) = &g.learned {
-                    plot.points(
-                        Points::new(
-                            format!("learned (group {})", g.id),
-                            PlotPoints::from_iter(learned.iter().map(|&x| [f64::from(x), y + 0.2])),
-                        )
-                        .color(theme::LEARNED)
-                        .shape(MarkerShape::Diamond)
-                        .radius(3.0),
-                    );
-                }
-                let bad: Vec<[f64; 2]> = used
-                    .windows(2)
-                    .enumerate()
-                    .filter(|(_, w)| w[1] < w[0])
-                    .map(|(i, _)| [f64::from(used[i + 1]), y])
-                    .chain(
-                        used.iter()
-                            .filter(|x| x.abs() > 1.0)
-                            .map(|&x| [f64::from(x), y]),
-                    )
-                    .collect();
-                plot.points(
-                    Points::new(
-                        format!("in use (group {}, n = {})", g.id, used.len()),
-                        PlotPoints::from_iter(used.iter().map(|&x| [f64::from(x), y])),
-                    )
-                    .color(theme::NOW)
+                    .color(theme::LEARNED)
+                    .shape(MarkerShape::Diamond)
                     .radius(3.0),
                 );
-                if !bad.is_empty() {
-                    plot.points(
-                        Points::new("out of order or beyond ±1", PlotPoints::from(bad))
-                            .color(theme::WARN)
-                            .shape(MarkerShape::Cross)
-                            .radius(6.0),
-                    );
-                }
             }
-        });
-    ui.label(egui::RichText::new("quadrature weights q·τ of the points in use (trapezoid; τ of the first layer using the group)").small());
-    Plot::new("partitions-quadrature")
-        .height(half)
-        .legend(Legend::default().position(egui_plot::Corner::RightTop))
-        .include_x(-1.1)
-        .include_x(2.2)
-        .x_axis_label("position in [-1, 1]")
-        .y_axis_label("q · τ")
-        .allow_scroll(false)
-        .show(ui, |plot| {
-            for g in groups {
-                let used = state
-                    .resolved
-                    .partitions
-                    .get(&g.id)
-                    .cloned()
-                    .unwrap_or_default();
-                let tau = state
-                    .model
-                    .doc
-                    .params
-                    .iter()
-                    .find_map(|p| {
-                        p.layout.quadrature.filter(|q| {
-                            p.layout.axes.get(q.dim)
-                                == Some(&crate::inn::AxisKind::Channel { group: g.id })
-                        })
-                    })
-                    .map(|q| q.tau);
-                let (Some(tau), Ok(q)) = (tau, trapezoid(&used)) else {
-                    continue;
-                };
-                let mut pts: Vec<[f64; 2]> = used
-                    .iter()
-                    .zip(&q)
-                    .map(|(&x, &w)| [f64::from(x), f64::from(w * tau)])
-                    .collect();
-                pts.sort_by(|a, b| a[0].total_cmp(&b[0]));
-                let name = format!(
-                    "group {}{}",
-                    g.id,
-                    if is_sorted(&used) {
-                        ""
-                    } else {
-                        " (unsorted: negative weights)"
-                    }
+            let bad: Vec<[f64; 2]> = used
+                .windows(2)
+                .enumerate()
+                .filter(|(_, w)| w[1] < w[0])
+                .map(|(i, _)| [f64::from(used[i + 1]), y])
+                .chain(
+                    used.iter()
+                        .filter(|x| x.abs() > 1.0)
+                        .map(|&x| [f64::from(x), y]),
+                )
+                .collect();
+            plot.points(
+                Points::new(
+                    format!("in use (group {}, n = {})", g.id, used.len()),
+                    PlotPoints::from_iter(used.iter().map(|&x| [f64::from(x), y])),
+                )
+                .color(theme::NOW)
+                .radius(3.0),
+            );
+            if !bad.is_empty() {
+                plot.points(
+                    Points::new("out of order or beyond ±1", PlotPoints::from(bad))
+                        .color(theme::WARN)
+                        .shape(MarkerShape::Cross)
+                        .radius(6.0),
                 );
-                plot.line(Line::new(name.clone(), PlotPoints::from(pts.clone())).width(1.0));
-                plot.points(Points::new(name, PlotPoints::from(pts)).radius(2.5));
             }
-        });
+        }
+    });
+    ui.label(egui::RichText::new("quadrature weights q·τ of the points in use (trapezoid; τ of the first layer using the group)").small());
+    position_plot("partitions-quadrature", half, "q · τ").show(ui, |plot| {
+        for g in groups {
+            let used = state
+                .resolved
+                .partitions
+                .get(&g.id)
+                .cloned()
+                .unwrap_or_default();
+            let tau = state
+                .model
+                .doc
+                .params
+                .iter()
+                .find_map(|p| {
+                    p.layout.quadrature.filter(|q| {
+                        p.layout.axes.get(q.dim)
+                            == Some(&crate::inn::AxisKind::Channel { group: g.id })
+                    })
+                })
+                .map(|q| q.tau);
+            let (Some(tau), Ok(q)) = (tau, trapezoid(&used)) else {
+                continue;
+            };
+            let mut pts: Vec<[f64; 2]> = used
+                .iter()
+                .zip(&q)
+                .map(|(&x, &w)| [f64::from(x), f64::from(w * tau)])
+                .collect();
+            pts.sort_by(|a, b| a[0].total_cmp(&b[0]));
+            let name = format!(
+                "group {}{}",
+                g.id,
+                if is_sorted(&used) {
+                    ""
+                } else {
+                    " (unsorted: negative weights)"
+                }
+            );
+            plot.line(Line::new(name.clone(), PlotPoints::from(pts.clone())).width(1.0));
+            plot.points(Points::new(name, PlotPoints::from(pts)).radius(2.5));
+        }
+    });
 }

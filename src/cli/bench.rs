@@ -55,25 +55,13 @@ struct Stats {
     runs: usize,
 }
 
-fn stats(mut samples: Vec<Duration>) -> Stats {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let n = samples.len();
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss,
-        reason = "small counts"
-    )]
-    let p95 = ((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1;
+fn stats(samples: &[Duration]) -> Stats {
+    let ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    let (median_ms, p95_ms) = innscope::timing::median_p95(&ms).unwrap_or((f64::NAN, f64::NAN));
     Stats {
-        median_ms: if n % 2 == 1 {
-            ms(samples[n / 2])
-        } else {
-            (ms(samples[n / 2 - 1]) + ms(samples[n / 2])) / 2.0
-        },
-        p95_ms: ms(samples[p95]),
-        runs: n,
+        median_ms,
+        p95_ms,
+        runs: samples.len(),
     }
 }
 
@@ -91,7 +79,7 @@ fn measure(
         f()?;
         samples.push(t.elapsed());
     }
-    Ok(stats(samples))
+    Ok(stats(&samples))
 }
 
 fn input(model: &Model, n: usize, res: [usize; 2]) -> Array4<f32> {
