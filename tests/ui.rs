@@ -4,7 +4,7 @@
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
-use innscope::app::{InnscopeApp, load_model_file};
+use innscope::app::{InnscopeApp, PanelKind, load_model_file};
 use innscope::data::assets;
 use innscope::engine::EngineChoice;
 
@@ -139,4 +139,44 @@ fn a_broken_model_file_leaves_the_current_model() {
     std::fs::write(&pt, b"not a zip").expect("write");
     let err = load_model_file(&pt, None).expect_err("needs a manifest");
     assert!(err.contains("manifest"), "{err}");
+}
+
+/// The data behind the panels, as the CSV export writes it.
+#[test]
+fn panels_export_the_numbers_behind_them_as_csv() {
+    let Some(h) = harness() else { return };
+    let app = h.state();
+    let predictions = app.panel_csv(PanelKind::Predictions);
+    let rows: Vec<&str> = predictions.lines().collect();
+    assert_eq!(rows.len(), 11, "{predictions}");
+    let total: f64 = rows[1..]
+        .iter()
+        .map(|r| {
+            r.split(',')
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+                .expect("probability")
+        })
+        .sum();
+    assert!((total - 1.0).abs() < 1e-5, "{total}");
+
+    // Full size on uniform partitions: q·τ is 1 inside and 0.5 at both ends (the fixture
+    // README's statement about TorchIntegral's trapezoid rule), for every group with quadrature.
+    let partitions = app.panel_csv(PanelKind::Partitions);
+    let rows: Vec<Vec<&str>> = partitions
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 16 + 64 + 32);
+    for r in rows.iter().filter(|r| !r[4].is_empty()) {
+        let (i, w): (usize, f64) = (r[1].parse().expect("index"), r[4].parse().expect("weight"));
+        let n = rows.iter().filter(|x| x[0] == r[0]).count();
+        let want = if i == 0 || i + 1 == n { 0.5 } else { 1.0 };
+        assert!((w - want).abs() < 1e-5, "group {} point {i}: {w}", r[0]);
+    }
+
+    // The surface follows conv_2.weight: one row per (output, input) channel pair at the tap.
+    let surface = app.panel_csv(PanelKind::Surface);
+    assert_eq!(surface.lines().count(), 1 + 32 * 16);
 }

@@ -138,6 +138,12 @@ fn plane(values: &ArrayD<f32>, layout: &ParamLayout, which: Slice, plan: &Resolv
     }
 }
 
+/// The slice `which` of discrete weights `w` of `param` under `plan`, with positions.
+#[must_use]
+pub fn discrete_plane(param: &ParamSpec, w: &ArrayD<f32>, which: Slice, plan: &Resolved) -> Plane {
+    plane(w, &param.layout, which, plan)
+}
+
 /// Sample `param` (control values `lambda`) for `which` under `plan`.
 #[must_use]
 pub fn planes(

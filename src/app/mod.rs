@@ -45,6 +45,15 @@ pub enum PanelKind {
 }
 
 impl PanelKind {
+    fn file_stem(self) -> &'static str {
+        match self {
+            Self::Surface => "surface",
+            Self::Partitions => "partitions",
+            Self::Spectrum => "spectrum",
+            Self::Predictions => "predictions",
+        }
+    }
+
     fn title(self) -> &'static str {
         match self {
             Self::Surface => "Spline weight surface",
@@ -371,7 +380,69 @@ impl InnscopeApp {
         });
     }
 
+    /// The data behind a panel as CSV.
+    #[must_use]
+    pub fn panel_csv(&self, kind: PanelKind) -> String {
+        match kind {
+            PanelKind::Surface => self.surface.csv(&self.state),
+            PanelKind::Partitions => partitions::csv(&self.state),
+            PanelKind::Spectrum => self.spectrum.csv(),
+            PanelKind::Predictions => predictions::csv(&self.state),
+        }
+    }
+
+    fn export_csv(&self, kind: PanelKind) {
+        let text = self.panel_csv(kind);
+        let name = format!("innscope-{}.csv", kind.file_stem());
+        let tx = self.events.0.clone();
+        std::thread::spawn(move || {
+            let Some(path) = rfd::FileDialog::new()
+                .set_file_name(name)
+                .add_filter("CSV", &["csv"])
+                .save_file()
+            else {
+                return;
+            };
+            if let Err(e) = std::fs::write(&path, text) {
+                let _ = tx.send(Event::Image(Err(format!("{}: {e}", path.display()))));
+            }
+        });
+    }
+
+    /// Ask for a screenshot of the next frame, crop it to the panel, and save it as PNG.
+    fn export_png(&self, ctx: &egui::Context, kind: PanelKind, rect: egui::Rect) {
+        let ppp = ctx.pixels_per_point();
+        let tx = self.events.0.clone();
+        let name = format!("innscope-{}.png", kind.file_stem());
+        ctx.request_screenshot(move |image| {
+            let region = image.region(&rect, Some(ppp));
+            let [w, h] = region.size;
+            let bytes: Vec<u8> = region
+                .pixels
+                .iter()
+                .flat_map(eframe::egui::Color32::to_array)
+                .collect();
+            std::thread::spawn(move || {
+                let Some(path) = rfd::FileDialog::new()
+                    .set_file_name(name)
+                    .add_filter("PNG", &["png"])
+                    .save_file()
+                else {
+                    return;
+                };
+                let (w, h) = (u32::try_from(w).unwrap_or(0), u32::try_from(h).unwrap_or(0));
+                let result = image::RgbaImage::from_raw(w, h, bytes)
+                    .ok_or_else(|| "empty screenshot".to_string())
+                    .and_then(|img| img.save(&path).map_err(|e| e.to_string()));
+                if let Err(e) = result {
+                    let _ = tx.send(Event::Image(Err(format!("{}: {e}", path.display()))));
+                }
+            });
+        });
+    }
+
     fn panel(&mut self, ui: &mut egui::Ui, kind: PanelKind) {
+        let rect = ui.max_rect();
         ui.horizontal(|ui| {
             ui.strong(kind.title());
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -381,6 +452,20 @@ impl InnscopeApp {
                     .clicked()
                 {
                     self.maximized = if maximized { None } else { Some(kind) };
+                }
+                if ui
+                    .small_button("CSV")
+                    .on_hover_text("Save the numbers behind this panel as CSV.")
+                    .clicked()
+                {
+                    self.export_csv(kind);
+                }
+                if ui
+                    .small_button("PNG")
+                    .on_hover_text("Save this panel as a PNG image.")
+                    .clicked()
+                {
+                    self.export_png(ui.ctx(), kind, rect);
                 }
             });
         });

@@ -130,3 +130,36 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
         }
     });
 }
+
+/// The numbers behind the panel as CSV: per group and point, the position in use, the uniform
+/// position at the same size, and the trapezoid weight times τ (empty where the group has no
+/// quadrature).
+#[must_use]
+pub fn csv(state: &State) -> String {
+    let mut out = String::from("group,index,point,uniform_point,quadrature_weight_times_tau\n");
+    for g in &state.model.doc.groups {
+        let used = state
+            .resolved
+            .partitions
+            .get(&g.id)
+            .cloned()
+            .unwrap_or_default();
+        let uniform = linspace(used.len());
+        let tau = state.model.doc.params.iter().find_map(|p| {
+            p.layout
+                .quadrature
+                .filter(|q| {
+                    p.layout.axes.get(q.dim) == Some(&crate::inn::AxisKind::Channel { group: g.id })
+                })
+                .map(|q| q.tau)
+        });
+        let q = tau.and_then(|t| trapezoid(&used).ok().map(|q| (q, t)));
+        for (i, (x, u)) in used.iter().zip(&uniform).enumerate() {
+            let w = q
+                .as_ref()
+                .map_or(String::new(), |(q, t)| (q[i] * t).to_string());
+            out.push_str(&format!("{},{i},{x},{u},{w}\n", g.id));
+        }
+    }
+    out
+}

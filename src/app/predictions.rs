@@ -91,3 +91,24 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
             }
         });
 }
+
+/// The numbers behind the panel as CSV: per class, probability now and in the reference, and
+/// the logit now.
+#[must_use]
+pub fn csv(state: &State) -> String {
+    let mut out = String::from("class,probability_now,probability_reference,logit_now\n");
+    for (i, class) in state.model.doc.classes.iter().enumerate() {
+        let get = |v: &[f32]| {
+            v.get(i)
+                .map_or(String::new(), std::string::ToString::to_string)
+        };
+        out.push_str(&format!(
+            "\"{}\",{},{},{}\n",
+            class.replace('"', "'"),
+            get(&state.probs),
+            get(&state.reference),
+            get(&state.logits)
+        ));
+    }
+    out
+}

@@ -164,6 +164,31 @@ impl SpectrumPanel {
     }
 }
 
+impl SpectrumPanel {
+    /// The numbers behind the panel as CSV: every bin of the three images shown.
+    #[must_use]
+    pub fn csv(&self) -> String {
+        let mut out = String::from("image,row,col,value\n");
+        if let Some(c) = &self.cache {
+            let what = if c.phase { "phase" } else { "log10_magnitude" };
+            for (name, img) in ["continuous", "discretized", "channel_grid"]
+                .iter()
+                .zip(&c.images)
+            {
+                for ((r, col), v) in img.indexed_iter() {
+                    let kind = if *name == "channel_grid" {
+                        "log10_magnitude"
+                    } else {
+                        what
+                    };
+                    out.push_str(&format!("{name}_{kind},{r},{col},{v}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Up to 16 output channels' spatial spectra (kernel summed over input channels, zero-padded to
 /// 16×16, log-magnitude), tiled in a 4×4 grid.
 fn channel_grid(w: &ndarray::ArrayD<f32>) -> Array2<f32> {

@@ -241,6 +241,25 @@ impl SurfacePanel {
         });
     }
 
+    /// The numbers behind the panel as CSV: the discrete weights of the current slice, with
+    /// each entry's position in [-1, 1] along both axes.
+    #[must_use]
+    pub fn csv(&self, state: &State) -> String {
+        let mut out = String::from("row,col,row_position,col_position,weight\n");
+        let (Some(param), Some(w)) = (state.layer(), state.weight.as_ref()) else {
+            return out;
+        };
+        let p = super::layer_data::discrete_plane(param, w, self.slice, &state.resolved);
+        for ((r, c), v) in p.values.indexed_iter() {
+            out.push_str(&format!(
+                "{r},{c},{},{},{v}\n",
+                p.rows.get(r).copied().unwrap_or(f32::NAN),
+                p.cols.get(c).copied().unwrap_or(f32::NAN)
+            ));
+        }
+        out
+    }
+
     fn show_heatmap(&mut self, ui: &mut egui::Ui, state: &State, ndim: usize) {
         let Some(w) = &state.weight else {
             ui.label("no discrete weight");
