@@ -31,7 +31,7 @@ fn every_shader_parses_and_validates() {
     }
     checked.sort();
     let names: Vec<&str> = checked.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["discretize.wgsl", "forward.wgsl"]);
+    assert_eq!(names, ["discretize.wgsl", "forward.wgsl", "surface.wgsl"]);
     // The entry points the engine dispatches exist.
     let all: Vec<&str> = checked
         .iter()
@@ -49,6 +49,8 @@ fn every_shader_parses_and_validates() {
         "add",
         "select_pixel",
         "softmax",
+        "vs_main",
+        "fs_main",
     ] {
         assert!(all.contains(&want), "missing entry point {want}");
     }

@@ -14,6 +14,7 @@ pub mod predictions;
 pub mod spectrum;
 pub mod state;
 pub mod surface;
+pub mod surface_gpu;
 pub mod theme;
 
 use std::path::{Path, PathBuf};
@@ -181,9 +182,14 @@ impl InnscopeApp {
         } else if let Some(why) = why {
             state.engine_note = Some(why);
         }
+        let mut surface = surface::SurfacePanel::default();
+        if let Some(rs) = cc.wgpu_render_state.as_ref() {
+            surface_gpu::install(rs);
+            surface.wgpu_target = Some(rs.target_format.is_srgb());
+        }
         Ok(Self {
             state,
-            surface: surface::SurfacePanel::default(),
+            surface,
             spectrum: spectrum::SpectrumPanel::default(),
             input: input::InputPanel::default(),
             maximized: None,

@@ -9,6 +9,7 @@ use eframe::egui::{self, Color32, Mesh, Pos2, Sense, Shape, Stroke, Vec2, epaint
 use super::heatmap::{self, Scale};
 use super::layer_data::{LayerPlanes, Plane, Slice, axis_names, planes};
 use super::state::State;
+use super::surface_gpu::{GpuVertex, SurfaceCallback};
 use super::theme;
 
 /// View state of the surface panel.
@@ -22,6 +23,9 @@ pub struct SurfacePanel {
     zoom: f32,
     texture: Option<egui::TextureHandle>,
     cache: Option<(String, Slice, u64, LayerPlanes)>,
+    /// Draw with the wgpu pipeline of `surface_gpu` (installed on the window's renderer);
+    /// the value says whether the target format is sRGB. `None`: an egui mesh.
+    pub wgpu_target: Option<bool>,
 }
 
 impl Default for SurfacePanel {
@@ -34,6 +38,7 @@ impl Default for SurfacePanel {
             zoom: 1.0,
             texture: None,
             cache: None,
+            wgpu_target: None,
         }
     }
 }
@@ -179,7 +184,24 @@ impl SurfacePanel {
             .fold(1e-12_f32, |a, v| a.max(v.abs()));
         let zs = 0.7 / zmax;
         draw_box(&painter, &cam, ui.visuals().weak_text_color());
-        draw_surface(&painter, &cam, &data.fine, zs, zmax);
+        let quads = sorted_quads(&cam, &data.fine, zs, zmax);
+        if quads.is_empty() {
+            draw_curve(&painter, &cam, &data.fine, zs);
+        } else if let Some(srgb_target) = self.wgpu_target {
+            // Drawn by wgpu in egui's render pass (shaders/surface.wgsl).
+            let vertices = quads
+                .iter()
+                .flat_map(|(p, c)| {
+                    [0, 1, 2, 0, 2, 3].map(|k| GpuVertex::new(p[k], rect, *c, srgb_target))
+                })
+                .collect();
+            painter.add(eframe::egui_wgpu::Callback::new_paint_callback(
+                rect,
+                SurfaceCallback { vertices },
+            ));
+        } else {
+            painter.add(Shape::mesh(mesh_of(&quads)));
+        }
         draw_points(
             &painter,
             &cam,
@@ -345,26 +367,11 @@ fn draw_box(painter: &egui::Painter, cam: &Camera, color: Color32) {
     }
 }
 
-/// Quads of the fine surface, far to near, coloured by height.
-fn draw_surface(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32, zmax: f32) {
+/// Quads of the fine surface projected to the screen, far to near, coloured by height.
+fn sorted_quads(cam: &Camera, fine: &Plane, zs: f32, zmax: f32) -> Vec<([Pos2; 4], Color32)> {
     let (nr, nc) = fine.values.dim();
     if nr < 2 || nc < 2 {
-        // One row or column (e.g. a layer with a single input channel): a curve.
-        let pts: Vec<Pos2> = fine
-            .values
-            .indexed_iter()
-            .map(|((i, j), &v)| {
-                cam.project(
-                    fine.rows[i.min(fine.rows.len() - 1)],
-                    fine.cols[j.min(fine.cols.len() - 1)],
-                    v * zs,
-                )
-                .0
-            })
-            .collect();
-        painter.add(Shape::line(pts, Stroke::new(2.0, theme::REFERENCE)));
-        let _ = zmax;
-        return;
+        return Vec::new();
     }
     let mut quads: Vec<(f32, [Pos2; 4], Color32)> = Vec::with_capacity((nr - 1) * (nc - 1));
     for i in 0..nr - 1 {
@@ -392,8 +399,13 @@ fn draw_surface(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32, zm
         }
     }
     quads.sort_by(|a, b| b.0.total_cmp(&a.0));
+    quads.into_iter().map(|(_, p, c)| (p, c)).collect()
+}
+
+/// The surface as an egui mesh (when the window has no wgpu renderer).
+fn mesh_of(quads: &[([Pos2; 4], Color32)]) -> Mesh {
     let mut mesh = Mesh::default();
-    for (_, p, color) in &quads {
+    for (p, color) in quads {
         let base = u32::try_from(mesh.vertices.len()).unwrap_or(0);
         for q in p {
             mesh.vertices.push(Vertex {
@@ -405,7 +417,24 @@ fn draw_surface(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32, zm
         mesh.indices
             .extend([base, base + 1, base + 2, base, base + 2, base + 3]);
     }
-    painter.add(Shape::mesh(mesh));
+    mesh
+}
+
+/// A single row or column (e.g. a layer with one input channel): a curve.
+fn draw_curve(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32) {
+    let pts: Vec<Pos2> = fine
+        .values
+        .indexed_iter()
+        .map(|((i, j), &v)| {
+            cam.project(
+                fine.rows[i.min(fine.rows.len() - 1)],
+                fine.cols[j.min(fine.cols.len() - 1)],
+                v * zs,
+            )
+            .0
+        })
+        .collect();
+    painter.add(Shape::line(pts, Stroke::new(2.0, theme::REFERENCE)));
 }
 
 fn draw_points(
