@@ -10,6 +10,18 @@ use super::theme;
 use crate::inn::partition::{is_sorted, linspace};
 use crate::inn::quadrature::trapezoid;
 
+/// τ of the first parameter whose quadrature runs along an axis of group `id`.
+fn group_tau(state: &State, id: crate::inn::GroupId) -> Option<f32> {
+    state.model.doc.params.iter().find_map(|p| {
+        p.layout
+            .quadrature
+            .filter(|q| {
+                p.layout.axes.get(q.dim) == Some(&crate::inn::AxisKind::Channel { group: id })
+            })
+            .map(|q| q.tau)
+    })
+}
+
 /// A plot over positions in [-1, 1], with room on the right for its legend.
 fn position_plot<'a>(id: &'a str, height: f32, y_label: &'a str) -> Plot<'a> {
     Plot::new(id)
@@ -95,18 +107,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
                 .get(&g.id)
                 .cloned()
                 .unwrap_or_default();
-            let tau = state
-                .model
-                .doc
-                .params
-                .iter()
-                .find_map(|p| {
-                    p.layout.quadrature.filter(|q| {
-                        p.layout.axes.get(q.dim)
-                            == Some(&crate::inn::AxisKind::Channel { group: g.id })
-                    })
-                })
-                .map(|q| q.tau);
+            let tau = group_tau(state, g.id);
             let (Some(tau), Ok(q)) = (tau, trapezoid(&used)) else {
                 continue;
             };
@@ -145,14 +146,7 @@ pub fn csv(state: &State) -> String {
             .cloned()
             .unwrap_or_default();
         let uniform = linspace(used.len());
-        let tau = state.model.doc.params.iter().find_map(|p| {
-            p.layout
-                .quadrature
-                .filter(|q| {
-                    p.layout.axes.get(q.dim) == Some(&crate::inn::AxisKind::Channel { group: g.id })
-                })
-                .map(|q| q.tau)
-        });
+        let tau = group_tau(state, g.id);
         let q = tau.and_then(|t| trapezoid(&used).ok().map(|q| (q, t)));
         for (i, (x, u)) in used.iter().zip(&uniform).enumerate() {
             let w = q
