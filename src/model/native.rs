@@ -8,7 +8,7 @@
 //! |-----------|-------|
 //! | `format`  | `"innscope.inn"` |
 //! | `version` | `"1"` |
-//! | `model`   | a JSON [`ModelDoc`](super::ModelDoc) |
+//! | `model`   | a JSON [`ModelDoc`] |
 //!
 //! The JSON document:
 //!
