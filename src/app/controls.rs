@@ -108,12 +108,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, frame_ms: Option<f32>) {
         );
     }
     let params = state.model.param_count(&state.resolved).unwrap_or(0);
-    let full = state
-        .model
-        .resolve(&state.model.default_plan())
-        .ok()
-        .and_then(|p| state.model.param_count(&p).ok())
-        .unwrap_or(1);
+    let full = state.full_params;
     #[expect(clippy::cast_precision_loss, reason = "display")]
     let pct = params as f64 / full.max(1) as f64 * 100.0;
     ui.label(format!("{params} parameters ({pct:.1} % of full)"));

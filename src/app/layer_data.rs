@@ -2,6 +2,7 @@
 //! at its control points and at the current partition, as 2-D planes with their coordinates.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use ndarray::{Array2, ArrayD, Axis};
 
@@ -189,5 +190,46 @@ pub fn axis_names(ndim: usize, which: Slice) -> (&'static str, &'static str) {
         (4, Slice::Spatial { .. }) => ("kernel row", "kernel column"),
         (2, _) => ("output feature", "input feature"),
         _ => ("output channel", "input channel"),
+    }
+}
+
+/// A cheap fingerprint of the state's resolved plan (every partition point, the resolution).
+#[must_use]
+pub fn plan_key(state: &super::state::State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (g, p) in &state.resolved.partitions {
+        g.hash(&mut h);
+        for v in p {
+            v.to_bits().hash(&mut h);
+        }
+    }
+    state.resolved.resolution.hash(&mut h);
+    h.finish()
+}
+
+/// The selected layer's [`LayerPlanes`] for one slice, computed once per (layer, slice, plan)
+/// and shared by the surface and spectrum panels.
+#[derive(Default)]
+pub struct PlanesCache {
+    entry: Option<(String, Slice, u64, Rc<LayerPlanes>)>,
+}
+
+impl PlanesCache {
+    /// The planes of the selected layer for `slice` under the state's plan.
+    pub fn get(&mut self, state: &super::state::State, slice: Slice) -> Option<Rc<LayerPlanes>> {
+        let param = state.layer()?;
+        let key = plan_key(state);
+        match &self.entry {
+            Some((name, s, k, p)) if *name == param.name && *s == slice && *k == key => {
+                Some(Rc::clone(p))
+            }
+            _ => {
+                let lambda = &state.model.tensors[&param.name];
+                let p = Rc::new(planes(param, lambda, slice, &state.resolved));
+                self.entry = Some((param.name.clone(), slice, key, Rc::clone(&p)));
+                Some(p)
+            }
+        }
     }
 }

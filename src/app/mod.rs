@@ -77,6 +77,7 @@ pub struct InnscopeApp {
     pub state: State,
     surface: surface::SurfacePanel,
     spectrum: spectrum::SpectrumPanel,
+    planes: layer_data::PlanesCache,
     input: input::InputPanel,
     maximized: Option<PanelKind>,
     gpu: Option<Arc<GpuContext>>,
@@ -191,6 +192,7 @@ impl InnscopeApp {
             state,
             surface,
             spectrum: spectrum::SpectrumPanel::default(),
+            planes: layer_data::PlanesCache::default(),
             input: input::InputPanel::default(),
             maximized: None,
             gpu,
@@ -476,17 +478,14 @@ impl InnscopeApp {
             });
         });
         match kind {
-            PanelKind::Surface => self.surface.show(ui, &self.state),
+            PanelKind::Surface => self.surface.show(ui, &self.state, &mut self.planes),
             PanelKind::Partitions => partitions::show(ui, &self.state),
-            PanelKind::Spectrum => self.spectrum.show(ui, &self.state, self.surface.slice),
+            PanelKind::Spectrum => {
+                self.spectrum
+                    .show(ui, &self.state, self.surface.slice, &mut self.planes);
+            }
             PanelKind::Predictions => predictions::show(ui, &self.state),
         }
-    }
-
-    /// Frame times recorded with `--trace-frames`, milliseconds.
-    #[must_use]
-    pub fn traced_frames(&self) -> Option<&[f32]> {
-        self.trace.as_deref()
     }
 }
 

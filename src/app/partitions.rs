@@ -10,6 +10,16 @@ use super::theme;
 use crate::inn::partition::{is_sorted, linspace};
 use crate::inn::quadrature::trapezoid;
 
+/// The points group `id` uses under the current plan.
+fn points_in_use(state: &State, id: crate::inn::GroupId) -> Vec<f32> {
+    state
+        .resolved
+        .partitions
+        .get(&id)
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// τ of the first parameter whose quadrature runs along an axis of group `id`.
 fn group_tau(state: &State, id: crate::inn::GroupId) -> Option<f32> {
     state.model.doc.params.iter().find_map(|p| {
@@ -43,12 +53,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
         for (row, g) in groups.iter().enumerate() {
             #[expect(clippy::cast_precision_loss, reason = "few groups")]
             let y = row as f64;
-            let used = state
-                .resolved
-                .partitions
-                .get(&g.id)
-                .cloned()
-                .unwrap_or_default();
+            let used = points_in_use(state, g.id);
             let uniform = linspace(used.len());
             plot.points(
                 Points::new(
@@ -101,12 +106,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
     ui.label(egui::RichText::new("quadrature weights q·τ of the points in use (trapezoid; τ of the first layer using the group)").small());
     position_plot("partitions-quadrature", half, "q · τ").show(ui, |plot| {
         for g in groups {
-            let used = state
-                .resolved
-                .partitions
-                .get(&g.id)
-                .cloned()
-                .unwrap_or_default();
+            let used = points_in_use(state, g.id);
             let tau = group_tau(state, g.id);
             let (Some(tau), Ok(q)) = (tau, trapezoid(&used)) else {
                 continue;
@@ -139,12 +139,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
 pub fn csv(state: &State) -> String {
     let mut out = String::from("group,index,point,uniform_point,quadrature_weight_times_tau\n");
     for g in &state.model.doc.groups {
-        let used = state
-            .resolved
-            .partitions
-            .get(&g.id)
-            .cloned()
-            .unwrap_or_default();
+        let used = points_in_use(state, g.id);
         let uniform = linspace(used.len());
         let tau = group_tau(state, g.id);
         let q = tau.and_then(|t| trapezoid(&used).ok().map(|q| (q, t)));

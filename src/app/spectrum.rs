@@ -9,9 +9,8 @@ use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
 use super::heatmap::{self, Scale};
-use super::layer_data::{Slice, planes};
+use super::layer_data::{PlanesCache, Slice, plan_key};
 use super::state::State;
-use super::surface::plan_key;
 
 /// 2-D DFT of `x` zero-padded to `size`, centred (zero frequency in the middle).
 #[must_use]
@@ -70,7 +69,13 @@ pub struct SpectrumPanel {
 
 impl SpectrumPanel {
     /// Draw the panel for the selected layer and `slice`.
-    pub fn show(&mut self, ui: &mut egui::Ui, state: &State, slice: Slice) {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &State,
+        slice: Slice,
+        planes: &mut PlanesCache,
+    ) {
         let Some(param) = state.layer() else {
             ui.label("This model has no weight to show.");
             return;
@@ -84,8 +89,9 @@ impl SpectrumPanel {
             c.layer == param.name && c.slice == slice && c.phase == self.phase && c.plan == key
         });
         if !fresh {
-            let lambda = &state.model.tensors[&param.name];
-            let p = planes(param, lambda, slice, &state.resolved);
+            let Some(p) = planes.get(state, slice) else {
+                return;
+            };
             let fine = &p.fine.values;
             let disc = &p.samples.values;
             let size = [

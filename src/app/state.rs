@@ -43,6 +43,10 @@ pub struct State {
     pub probs: Vec<f32>,
     /// Class probabilities at full size and native resolution.
     pub reference: Vec<f32>,
+    /// The reference network (full size, native resolution), discretized once per model.
+    reference_engine: CpuEngine,
+    /// Number of parameters at full size.
+    pub full_params: usize,
     /// Index into [`State::layers`] of the layer the panels follow.
     pub selected: usize,
     /// Discrete weight of the selected layer under the current plan.
@@ -77,7 +81,9 @@ impl State {
         let resolved = model.resolve(&plan)?;
         let (engine, engine_note) = gpu_engine(gpu, &model, &resolved)?;
         let input = image_to_input(&image, &model.doc.input, resolved.resolution);
-        let reference = Self::reference_probs(&model, &input)?;
+        let reference_engine = CpuEngine::new(&model, &resolved)?;
+        let reference = Self::reference_probs(&model, &reference_engine, &input)?;
+        let full_params = model.param_count(&resolved)?;
         let mut state = Self {
             model,
             source,
@@ -91,6 +97,8 @@ impl State {
             logits: Vec::new(),
             probs: Vec::new(),
             reference,
+            reference_engine,
+            full_params,
             selected: 0,
             weight: None,
             update_ms: 0.0,
@@ -113,15 +121,13 @@ impl State {
         Ok(state)
     }
 
-    /// Probabilities at full size and native resolution (on the CPU engine: one forward pass).
-    fn reference_probs(model: &Model, input: &ndarray::Array4<f32>) -> anyhow::Result<Vec<f32>> {
-        let plan = model.resolve(&model.default_plan())?;
-        let native = if input.shape()[2..] == plan.resolution {
-            input.clone()
-        } else {
-            return Ok(Vec::new());
-        };
-        let logits = CpuEngine::new(model, &plan)?.forward(model, native.view())?;
+    /// Probabilities of `input` (at the native resolution) on the reference network.
+    fn reference_probs(
+        model: &Model,
+        reference: &CpuEngine,
+        input: &ndarray::Array4<f32>,
+    ) -> anyhow::Result<Vec<f32>> {
+        let logits = reference.forward(model, input.view())?;
         Ok(softmax_rows(&logits).row(0).to_vec())
     }
 
@@ -197,7 +203,8 @@ impl State {
         self.image_name = name;
         let native = self.model.doc.input.native();
         let at_native = image_to_input(&self.image, &self.model.doc.input, native);
-        self.reference = Self::reference_probs(&self.model, &at_native).unwrap_or_default();
+        self.reference = Self::reference_probs(&self.model, &self.reference_engine, &at_native)
+            .unwrap_or_default();
         if let Err(e) = self.recompute() {
             self.error = Some(format!("{e:#}"));
         }

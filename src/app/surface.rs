@@ -7,7 +7,7 @@
 use eframe::egui::{self, Color32, Mesh, Pos2, Sense, Shape, Stroke, Vec2, epaint::Vertex, pos2};
 
 use super::heatmap::{self, Scale};
-use super::layer_data::{LayerPlanes, Plane, Slice, axis_names, planes};
+use super::layer_data::{Plane, PlanesCache, Slice, axis_names};
 use super::state::State;
 use super::surface_gpu::{GpuVertex, SurfaceCallback};
 use super::theme;
@@ -22,7 +22,6 @@ pub struct SurfacePanel {
     pitch: f32,
     zoom: f32,
     texture: Option<egui::TextureHandle>,
-    cache: Option<(String, Slice, u64, LayerPlanes)>,
     /// Draw with the wgpu pipeline of `surface_gpu` (installed on the window's renderer);
     /// the value says whether the target format is sRGB. `None`: an egui mesh.
     pub wgpu_target: Option<bool>,
@@ -37,24 +36,9 @@ impl Default for SurfacePanel {
             pitch: 0.9,
             zoom: 1.0,
             texture: None,
-            cache: None,
             wgpu_target: None,
         }
     }
-}
-
-/// A cheap fingerprint of a resolved plan (sizes, first/last points, resolution).
-pub fn plan_key(state: &State) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for (g, p) in &state.resolved.partitions {
-        g.hash(&mut h);
-        for v in p {
-            v.to_bits().hash(&mut h);
-        }
-    }
-    state.resolved.resolution.hash(&mut h);
-    h.finish()
 }
 
 struct Camera {
@@ -86,7 +70,7 @@ impl Camera {
 
 impl SurfacePanel {
     /// Draw the panel for the selected layer.
-    pub fn show(&mut self, ui: &mut egui::Ui, state: &State) {
+    pub fn show(&mut self, ui: &mut egui::Ui, state: &State, planes: &mut PlanesCache) {
         let Some(param) = state.layer() else {
             ui.label("This model has no weight to show.");
             return;
@@ -145,13 +129,7 @@ impl SurfacePanel {
             self.show_heatmap(ui, state, ndim);
             return;
         }
-        let key = plan_key(state);
-        let fresh = matches!(&self.cache, Some((n, s, k, _)) if *n == param.name && *s == self.slice && *k == key);
-        if !fresh {
-            let p = planes(param, lambda, self.slice, &state.resolved);
-            self.cache = Some((param.name.clone(), self.slice, key, p));
-        }
-        let Some((_, _, _, data)) = &self.cache else {
+        let Some(data) = planes.get(state, self.slice) else {
             return;
         };
         let (rows_name, cols_name) = axis_names(ndim, self.slice);

@@ -205,11 +205,6 @@ impl GpuContext {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Mark the device lost (from a device-lost callback or an owner that saw it go).
-    pub fn mark_lost(&self) {
-        self.lost.store(true, Ordering::Relaxed);
-    }
-
     /// Create a headless device: the best hardware adapter, else a software one.
     ///
     /// # Errors

@@ -827,12 +827,4 @@ impl GpuEngine {
         let values = self.read_back(encoder, &buffer, len)?;
         ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }
-
-    /// The GPU buffer holding a discretized parameter and its shape (for panels that draw
-    /// straight from the GPU).
-    #[must_use]
-    pub fn weight(&self, name: &str) -> Option<(&wgpu::Buffer, &[usize])> {
-        let w = self.weights.get(name)?;
-        Some((&w.slot.as_ref()?.buffer, &w.shape))
-    }
 }
