@@ -7,7 +7,10 @@
 pub mod app;
 pub mod data;
 pub mod engine;
+pub mod eval;
 pub mod gpu;
 pub mod inn;
 pub mod model;
+pub mod sweep;
 pub mod timing;
+pub mod train;

@@ -230,3 +230,33 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     eprintln!("resnet18 at 25% width, 64 px: GPU vs CPU logits {d:e} (max |logit| {scale:.2})");
     assert!(d <= 1e-4 * scale, "logits {d:e}");
 }
+
+/// The window's state on a GPU whose device is then destroyed (as a driver reset would): the
+/// next slider change hands the work to the CPU engine, says why, and shows the CPU engine's
+/// numbers, with no error left on screen.
+#[test]
+fn a_lost_device_hands_the_window_over_to_the_cpu_engine() {
+    let Some(ctx) = gpu() else { return };
+    let model = innscope::data::assets::demo_model();
+    let (image, name) = innscope::app::input::sample(3).expect("a sample");
+    let mut state =
+        innscope::app::state::State::new(model.clone(), "demo".into(), Some(&ctx), image, name)
+            .expect("opens");
+    assert!(
+        state.engine.describe().starts_with("gpu"),
+        "{}",
+        state.engine.describe()
+    );
+    ctx.device.destroy();
+    state.set_keep(0.5);
+    assert_eq!(state.engine.describe(), "cpu");
+    let note = state.engine_note.clone().expect("a reason");
+    assert!(note.contains("GPU"), "{note}");
+    assert!(state.error.is_none(), "{:?}", state.error);
+    let plan = model.resolve(&state.plan).expect("plan");
+    let cpu = CpuEngine::new(&model, &plan).expect("cpu");
+    let logits = cpu.forward(&model, state.input.view()).expect("forward");
+    for (a, b) in logits.row(0).iter().zip(&state.logits) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}

@@ -187,6 +187,25 @@ fn command_line_reports_bad_files_with_a_non_zero_exit() {
             "assets/samples/1_Trouser_t10k-2.png".to_string(),
         ],
         vec!["predict".to_string(), "Cargo.toml".to_string()],
+        vec![
+            "train".to_string(),
+            "--data".to_string(),
+            "/no/such/dir".to_string(),
+            "-o".to_string(),
+            dir.path().join("t.inn.safetensors").display().to_string(),
+        ],
+        vec![
+            "train".to_string(),
+            "--widths".to_string(),
+            "8,1".to_string(),
+            "-o".to_string(),
+            dir.path().join("t.inn.safetensors").display().to_string(),
+        ],
+        vec![
+            "sweep".to_string(),
+            "--twin".to_string(),
+            cut.display().to_string(),
+        ],
     ] {
         let out = Command::new(common::bin())
             .args(&args)
@@ -204,7 +223,7 @@ fn command_line_reports_bad_files_with_a_non_zero_exit() {
 
 #[test]
 fn nan_weights_are_refused_on_load_and_on_import() {
-    let mut model = assets::demo_model();
+    let mut model = assets::torchintegral_model();
     model.tensors.get_mut("conv_2.weight").expect("param")[[3, 2, 1, 1]] = f32::NAN;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("nan.inn.safetensors");

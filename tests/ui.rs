@@ -8,7 +8,21 @@ use innscope::app::{InnscopeApp, PanelKind, load_model_file};
 use innscope::data::assets;
 use innscope::engine::EngineChoice;
 
+/// The window on the TorchIntegral reference model (its shapes are known from the fixtures).
 fn harness() -> Option<Harness<'static, InnscopeApp>> {
+    harness_on(
+        assets::torchintegral_model(),
+        "bundled TorchIntegral model",
+        None,
+    )
+}
+
+/// The window on `model`, with `twin` beside it.
+fn harness_on(
+    model: innscope::model::Model,
+    source: &str,
+    twin: Option<innscope::model::Model>,
+) -> Option<Harness<'static, InnscopeApp>> {
     if innscope::gpu::context::best_adapter().is_none() {
         assert!(
             std::env::var_os("INNSCOPE_REQUIRE_GPU").is_none(),
@@ -17,18 +31,13 @@ fn harness() -> Option<Harness<'static, InnscopeApp>> {
         eprintln!("skipping UI test: no graphics adapter");
         return None;
     }
+    let source = source.to_string();
     let mut h = Harness::builder()
         .with_size(egui::Vec2::new(1440.0, 900.0))
         .wgpu()
-        .build_eframe(|cc| {
-            let mut app = InnscopeApp::new(
-                cc,
-                assets::demo_model(),
-                "bundled demo".into(),
-                EngineChoice::Auto,
-                false,
-            )
-            .expect("the demo model opens");
+        .build_eframe(move |cc| {
+            let mut app = InnscopeApp::new(cc, model, source, twin, EngineChoice::Auto, false)
+                .expect("the model opens");
             app.show_timings = false;
             app
         });
@@ -89,14 +98,16 @@ fn every_panel_maximised_matches_its_snapshot() {
         "panel_partitions",
         "panel_spectrum",
         "panel_predictions",
+        "panel_sweeps",
     ]
     .iter()
     .enumerate()
     {
-        // Buttons in drawing order: predictions, spectrum (right column), partitions, surface.
-        let order = [3, 2, 1, 0];
+        // Buttons in drawing order: predictions, spectrum (right column), sweeps, partitions,
+        // surface.
+        let order = [4, 3, 1, 0, 2];
         let buttons = h.get_all_by_label("maximise").collect::<Vec<_>>();
-        assert_eq!(buttons.len(), 4);
+        assert_eq!(buttons.len(), 5);
         buttons[order[i]].click_accesskit();
         h.run();
         snapshot(&mut h, name);
@@ -116,7 +127,11 @@ fn a_broken_model_file_leaves_the_current_model() {
     let Some(mut h) = harness() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("broken.inn.safetensors");
-    std::fs::write(&bad, &assets::DEMO_MODEL[..assets::DEMO_MODEL.len() / 2]).expect("write");
+    std::fs::write(
+        &bad,
+        &assets::TORCHINTEGRAL_MODEL[..assets::TORCHINTEGRAL_MODEL.len() / 2],
+    )
+    .expect("write");
     let before_probs = h.state().state.probs.clone();
     let before_name = h.state().state.model.doc.name.clone();
     let result = load_model_file(&bad, None).map(|m| (m, bad.display().to_string()));
@@ -179,4 +194,88 @@ fn panels_export_the_numbers_behind_them_as_csv() {
     // The surface follows conv_2.weight: one row per (output, input) channel pair at the tap.
     let surface = app.panel_csv(PanelKind::Surface);
     assert_eq!(surface.lines().count(), 1 + 32 * 16);
+}
+
+/// The demo INN with its discrete twin: the twin follows the INN's widths (L1-pruned) in the
+/// predictions panel, and a resolution sweep runs in the background, can be cancelled, and
+/// draws one INN and one twin point per resolution. The twin's full-width point is checked
+/// against the twin run directly on the CPU engine.
+#[test]
+fn the_twin_follows_the_sliders_and_sweeps_run_in_the_background() {
+    let Some(mut h) = harness_on(
+        assets::demo_model(),
+        "bundled demo",
+        Some(assets::demo_twin()),
+    ) else {
+        return;
+    };
+    let twin = h.state().state.twin.as_ref().expect("a twin");
+    let full = twin.widths.clone();
+    let total: f32 = twin.probs.iter().sum();
+    assert!((total - 1.0).abs() < 1e-5, "{total}");
+    slider(&h, "keep %").set_value_accesskit(50.0);
+    h.run();
+    let s = &h.state().state;
+    let halves: Vec<usize> = full.iter().map(|w| w / 2).collect();
+    assert_eq!(s.twin.as_ref().expect("twin").widths, halves);
+    let inn_sizes: Vec<usize> = s.resolved.partitions.values().map(Vec::len).collect();
+    assert_eq!(inn_sizes, halves, "the twin is pruned to the INN's widths");
+
+    // Cancel: nothing is kept.
+    h.state_mut().sweeps.limit = Some(40);
+    h.get_by_label("Run sweep").click_accesskit();
+    h.run();
+    assert!(h.state().sweeps.is_running());
+    h.get_by_label("Cancel").click_accesskit();
+    h.run();
+    assert!(!h.state().sweeps.is_running());
+
+    // A full run, back at full width.
+    slider(&h, "keep %").set_value_accesskit(100.0);
+    h.run();
+    h.get_by_label("Run sweep").click_accesskit();
+    h.run();
+    assert!(h.state().sweeps.is_running());
+    let start = std::time::Instant::now();
+    while h.state().sweeps.is_running() {
+        assert!(start.elapsed().as_secs() < 600, "the sweep did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        h.run();
+    }
+    assert_eq!(h.state().sweeps.error(), None);
+    let rows = h.state().sweeps.rows().to_vec();
+    let inn = rows
+        .iter()
+        .filter(|r| r.net == innscope::sweep::Net::Inn)
+        .count();
+    let twin_rows: Vec<_> = rows
+        .iter()
+        .filter(|r| r.net == innscope::sweep::Net::Twin)
+        .collect();
+    assert!(inn >= 7 && inn == twin_rows.len(), "{rows:?}");
+    assert!(rows.iter().all(|r| r.score.examples == 40));
+
+    // The twin at 28 px, full width, on the first 40 bundled images, run directly.
+    let model = assets::demo_twin();
+    let plan = model.resolve(&model.default_plan()).expect("plan");
+    let engine = innscope::engine::cpu::CpuEngine::new(&model, &plan).expect("engine");
+    let data = assets::eval_subset().expect("subset");
+    let imgs: Vec<&[u8]> = (0..40).map(|i| data.images.image(i)).collect();
+    let x = innscope::data::input::grey_batch(&imgs, 28, 28, &model.doc.input, [28, 28]);
+    let logits = engine.forward(&model, x.view()).expect("forward");
+    let correct = innscope::eval::argmax_rows(&logits)
+        .into_iter()
+        .zip(&data.labels)
+        .filter(|(k, l)| *k == usize::from(**l))
+        .count();
+    let at_native = twin_rows
+        .iter()
+        .find(|r| r.resolution == 28)
+        .expect("a 28 px point");
+    assert_eq!(at_native.score.correct, correct);
+    h.run();
+    assert!(
+        h.query_by_label_contains("40 images").is_some(),
+        "the data is named"
+    );
 }

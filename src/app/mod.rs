@@ -15,6 +15,7 @@ pub mod spectrum;
 pub mod state;
 pub mod surface;
 pub mod surface_gpu;
+pub mod sweeps;
 pub mod theme;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ use crate::gpu::context::{check_adapter, required_limits};
 use crate::model::{Model, native, torchintegral};
 use state::State;
 
-/// The four panels.
+/// The five panels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PanelKind {
     /// Spline weight surface.
@@ -43,6 +44,8 @@ pub enum PanelKind {
     Spectrum,
     /// Output predictions.
     Predictions,
+    /// Accuracy sweeps over resolution and keep %.
+    Sweeps,
 }
 
 impl PanelKind {
@@ -52,6 +55,7 @@ impl PanelKind {
             Self::Partitions => "partitions",
             Self::Spectrum => "spectrum",
             Self::Predictions => "predictions",
+            Self::Sweeps => "sweeps",
         }
     }
 
@@ -61,6 +65,7 @@ impl PanelKind {
             Self::Partitions => "Partitions",
             Self::Spectrum => "Frequency-domain filters",
             Self::Predictions => "Output predictions",
+            Self::Sweeps => "Accuracy sweeps",
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct InnscopeApp {
     spectrum: spectrum::SpectrumPanel,
     planes: layer_data::PlanesCache,
     input: input::InputPanel,
+    /// The sweeps panel (public so tests can start and inspect sweeps).
+    pub sweeps: sweeps::SweepPanel,
     maximized: Option<PanelKind>,
     gpu: Option<Arc<GpuContext>>,
     events: (Sender<Event>, Receiver<Event>),
@@ -163,14 +170,16 @@ fn window_gpu(
 }
 
 impl InnscopeApp {
-    /// Create the app on `model`.
+    /// Create the app on `model`, with `twin` (a discrete network of the same architecture)
+    /// beside it if given.
     ///
     /// # Errors
-    /// A model that does not run at its default plan.
+    /// A model that does not run at its default plan, or a twin that does not fit it.
     pub fn new(
         cc: &eframe::CreationContext<'_>,
         model: Model,
         source: String,
+        twin: Option<Model>,
         choice: EngineChoice,
         trace_frames: bool,
     ) -> anyhow::Result<Self> {
@@ -178,6 +187,7 @@ impl InnscopeApp {
         let (image, name) =
             input::sample(9).unwrap_or_else(|| (DynamicImage::new_luma8(28, 28), "blank".into()));
         let mut state = State::new(model, source, gpu.as_ref(), image, name)?;
+        state.set_twin(twin)?;
         if state.engine_note.is_none() {
             state.engine_note = why;
         } else if let Some(why) = why {
@@ -194,6 +204,7 @@ impl InnscopeApp {
             spectrum: spectrum::SpectrumPanel::default(),
             planes: layer_data::PlanesCache::default(),
             input: input::InputPanel::default(),
+            sweeps: sweeps::SweepPanel::default(),
             maximized: None,
             gpu,
             events: channel(),
@@ -396,6 +407,7 @@ impl InnscopeApp {
             PanelKind::Partitions => partitions::csv(&self.state),
             PanelKind::Spectrum => self.spectrum.csv(),
             PanelKind::Predictions => predictions::csv(&self.state),
+            PanelKind::Sweeps => self.sweeps.csv(),
         }
     }
 
@@ -485,6 +497,7 @@ impl InnscopeApp {
                     .show(ui, &self.state, self.surface.slice, &mut self.planes);
             }
             PanelKind::Predictions => predictions::show(ui, &self.state),
+            PanelKind::Sweeps => self.sweeps.show(ui, &self.state),
         }
     }
 }
@@ -555,6 +568,13 @@ impl eframe::App for InnscopeApp {
                 .resizable(true)
                 .default_size(ui.available_height() * 0.45)
                 .show(ui, |ui| {
+                    let width = ui.available_width();
+                    egui::Panel::right("sweeps")
+                        .resizable(true)
+                        .default_size(width / 2.0)
+                        .show(ui, |ui| {
+                            self.panel(ui, PanelKind::Sweeps);
+                        });
                     self.panel(ui, PanelKind::Partitions);
                 });
             self.panel(ui, PanelKind::Surface);
@@ -602,6 +622,7 @@ pub fn native_options() -> eframe::NativeOptions {
 pub fn run(
     model: Model,
     source: String,
+    twin: Option<Model>,
     choice: EngineChoice,
     trace_frames: bool,
 ) -> anyhow::Result<()> {
@@ -613,6 +634,7 @@ pub fn run(
                 cc,
                 model,
                 source,
+                twin,
                 choice,
                 trace_frames,
             )?))

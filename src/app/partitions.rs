@@ -47,8 +47,18 @@ fn position_plot<'a>(id: &'a str, height: f32, y_label: &'a str) -> Plot<'a> {
 /// Draw the panel.
 pub fn show(ui: &mut egui::Ui, state: &State) {
     let groups = &state.model.doc.groups;
-    let half = (ui.available_height() - 40.0).max(120.0) / 2.0;
-    ui.label(egui::RichText::new("points per group (one row each): in use (orange), uniform at this size (grey, below), learned (green, above)").small());
+    // Both captions are one line (truncated, full text on hover), so the plots can share exactly
+    // the height that is left: content that overflows would make the panel grow every frame.
+    let caption = |ui: &mut egui::Ui, text: &str| {
+        ui.add(egui::Label::new(egui::RichText::new(text).small()).truncate());
+    };
+    caption(
+        ui,
+        "points per group (one row each): in use (orange), uniform at this size (grey, below), learned (green, above)",
+    );
+    let second_caption =
+        ui.text_style_height(&egui::TextStyle::Small) + 3.0 * ui.spacing().item_spacing.y;
+    let half = ((ui.available_height() - second_caption) / 2.0).max(40.0);
     position_plot("partitions-points", half, "group id").show(ui, |plot| {
         for (row, g) in groups.iter().enumerate() {
             #[expect(clippy::cast_precision_loss, reason = "few groups")]
@@ -103,7 +113,10 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
             }
         }
     });
-    ui.label(egui::RichText::new("quadrature weights q·τ of the points in use (trapezoid; τ of the first layer using the group)").small());
+    caption(
+        ui,
+        "quadrature weights q·τ of the points in use (trapezoid; τ of the first layer using the group)",
+    );
     position_plot("partitions-quadrature", half, "q · τ").show(ui, |plot| {
         for g in groups {
             let used = points_in_use(state, g.id);

@@ -1,5 +1,6 @@
 //! Output predictions: class probabilities now (bar chart) beside the reference (full size,
-//! native resolution), with top-1 agreement and the KL divergence.
+//! native resolution) and, where the model has one, the discrete twin at the same widths
+//! (L1-pruned) and resolution (resized input); top-1 agreement and the KL divergence.
 
 use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Plot};
@@ -23,6 +24,17 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
                 .color(theme::REFERENCE)
                 .strong(),
         );
+        if let Some(twin) = &state.twin {
+            ui.label(
+                egui::RichText::new(format!("twin: {}", name(state.twin_top1())))
+                    .color(theme::TWIN)
+                    .strong(),
+            )
+            .on_hover_text(format!(
+                "{}, L1-pruned to widths {:?}, input resized to {} px",
+                twin.model.doc.name, twin.widths, state.resolved.resolution[0]
+            ));
+        }
         let agree = now.is_some() && now == reference;
         ui.label(if agree {
             "top-1 agrees"
@@ -35,6 +47,13 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
     });
     // Horizontal bars: class names on the vertical axis, first class at the top.
     let n = classes.len();
+    let twin = state.twin.as_ref().map(|t| t.probs.as_slice());
+    // Three bars per class with a twin, two without.
+    let (width, step) = if twin.is_some() {
+        (0.26, 0.28)
+    } else {
+        (0.38, 0.2)
+    };
     let bars = |probs: &[f32], offset: f64, color| -> Vec<Bar> {
         probs
             .iter()
@@ -43,7 +62,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
                 #[expect(clippy::cast_precision_loss, reason = "few classes")]
                 let y = (n - 1 - i) as f64 + offset;
                 Bar::new(y, f64::from(p) * 100.0)
-                    .width(0.38)
+                    .width(width)
                     .fill(color)
                     .name(classes.get(i).cloned().unwrap_or_default())
             })
@@ -75,7 +94,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
         })
         .show(ui, |plot| {
             plot.bar_chart(
-                BarChart::new("now", bars(&state.probs, 0.2, theme::NOW))
+                BarChart::new("INN now", bars(&state.probs, step, theme::NOW))
                     .horizontal()
                     .color(theme::NOW),
             );
@@ -83,10 +102,24 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
                 plot.bar_chart(
                     BarChart::new(
                         "reference (full size, native)",
-                        bars(&state.reference, -0.2, theme::REFERENCE),
+                        bars(
+                            &state.reference,
+                            if twin.is_some() { 0.0 } else { -step },
+                            theme::REFERENCE,
+                        ),
                     )
                     .horizontal()
                     .color(theme::REFERENCE),
+                );
+            }
+            if let Some(probs) = twin {
+                plot.bar_chart(
+                    BarChart::new(
+                        "discrete twin (L1-pruned, resized input)",
+                        bars(probs, -step, theme::TWIN),
+                    )
+                    .horizontal()
+                    .color(theme::TWIN),
                 );
             }
         });
@@ -96,18 +129,21 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
 /// the logit now.
 #[must_use]
 pub fn csv(state: &State) -> String {
-    let mut out = String::from("class,probability_now,probability_reference,logit_now\n");
+    let mut out =
+        String::from("class,probability_now,probability_reference,logit_now,probability_twin\n");
+    let twin: &[f32] = state.twin.as_ref().map_or(&[], |t| t.probs.as_slice());
     for (i, class) in state.model.doc.classes.iter().enumerate() {
         let get = |v: &[f32]| {
             v.get(i)
                 .map_or(String::new(), std::string::ToString::to_string)
         };
         out.push_str(&format!(
-            "\"{}\",{},{},{}\n",
+            "\"{}\",{},{},{},{}\n",
             class.replace('"', "'"),
             get(&state.probs),
             get(&state.reference),
-            get(&state.logits)
+            get(&state.logits),
+            get(twin)
         ));
     }
     out

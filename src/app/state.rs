@@ -12,8 +12,8 @@ use ndarray::{Array2, ArrayD};
 
 use crate::data::input::image_to_input;
 use crate::engine::cpu::CpuEngine;
-use crate::engine::{Engine, softmax_rows};
-use crate::gpu::GpuContext;
+use crate::engine::{Engine, EngineError, softmax_rows};
+use crate::gpu::{GpuContext, GpuError};
 use crate::inn::{PartitionKind, Plan, Resolved};
 use crate::model::{Model, ParamSpec};
 
@@ -55,6 +55,63 @@ pub struct State {
     pub update_ms: f32,
     /// The last error to show (load failures, refused plans).
     pub error: Option<String>,
+    /// The discrete twin shown beside the INN, if this model has one.
+    pub twin: Option<Twin>,
+}
+
+/// A conventional network of the same architecture, run beside the INN on the same input: at
+/// the INN's widths it is L1-pruned, at the INN's resolution it is fed the resized image.
+pub struct Twin {
+    /// The twin at full width.
+    pub model: Model,
+    /// Widths it is pruned to now (one per convolution).
+    pub widths: Vec<usize>,
+    /// The pruned twin and its engine.
+    pruned: Model,
+    engine: CpuEngine,
+    /// Its class probabilities for the current input.
+    pub probs: Vec<f32>,
+}
+
+impl Twin {
+    /// Prepare `model` (full width, native resolution).
+    ///
+    /// # Errors
+    /// A twin that does not run.
+    pub fn new(model: Model) -> anyhow::Result<Self> {
+        let plan = model.resolve(&model.default_plan())?;
+        let engine = CpuEngine::new(&model, &plan)?;
+        Ok(Self {
+            widths: crate::model::prune::conv_widths(&model),
+            pruned: model.clone(),
+            model,
+            engine,
+            probs: Vec::new(),
+        })
+    }
+
+    /// Follow the INN's plan and classify `image`.
+    fn update(
+        &mut self,
+        inn: &Model,
+        plan: &Resolved,
+        image: &DynamicImage,
+    ) -> Result<(), EngineError> {
+        let widths = crate::sweep::twin_widths(inn, plan, &self.model);
+        let mut twin_plan = self.model.default_plan();
+        twin_plan.resolution = plan.resolution;
+        if widths != self.widths || self.engine.plan().resolution != plan.resolution {
+            let pruned = crate::sweep::twin_at(&self.model, &widths)?;
+            let resolved = pruned.resolve(&twin_plan)?;
+            self.engine = CpuEngine::new(&pruned, &resolved)?;
+            self.pruned = pruned;
+            self.widths = widths;
+        }
+        let input = image_to_input(image, &self.pruned.doc.input, plan.resolution);
+        let logits = self.engine.forward(&self.pruned, input.view())?;
+        self.probs = softmax_rows(&logits).row(0).to_vec();
+        Ok(())
+    }
 }
 
 fn gpu_engine(
@@ -103,6 +160,7 @@ impl State {
             weight: None,
             update_ms: 0.0,
             error: None,
+            twin: None,
         };
         // Follow the first layer continuous in both channel axes (the most telling surface).
         state.selected = state
@@ -227,13 +285,38 @@ impl State {
         Ok(())
     }
 
+    /// Top-1 class of the twin now.
+    #[must_use]
+    pub fn twin_top1(&self) -> Option<usize> {
+        let probs = &self.twin.as_ref()?.probs;
+        probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+    }
+
     fn read_selected_weight(&mut self) -> Option<ArrayD<f32>> {
         let name = self.layer()?.name.clone();
         self.engine.weight(&name).ok()
     }
 
-    /// Re-discretize and re-run for the current plan and input.
+    /// Re-discretize and re-run for the current plan and input. A GPU that fails (device lost,
+    /// out of memory, a plan beyond its limits) is replaced by the CPU engine, with the reason
+    /// shown, and the work is done there: the window keeps going.
     fn recompute(&mut self) -> anyhow::Result<()> {
+        match self.run_engine() {
+            Err(EngineError::Gpu(e)) if !matches!(e, GpuError::Model(_)) => {
+                self.engine = Engine::Cpu(CpuEngine::new(&self.model, &self.resolved)?);
+                self.engine_note = Some(format!("the GPU failed ({e}); the CPU engine took over"));
+                self.run_engine()?;
+            }
+            other => other?,
+        }
+        Ok(())
+    }
+
+    fn run_engine(&mut self) -> Result<(), EngineError> {
         let start = Instant::now();
         self.engine.set_plan(&self.model, &self.resolved)?;
         self.input = image_to_input(&self.image, &self.model.doc.input, self.resolved.resolution);
@@ -241,8 +324,33 @@ impl State {
         self.probs = softmax_rows(&logits).row(0).to_vec();
         self.logits = logits.row(0).to_vec();
         self.weight = self.read_selected_weight();
+        if let Some(twin) = &mut self.twin {
+            twin.update(&self.model, &self.resolved, &self.image)?;
+        }
         self.update_ms = start.elapsed().as_secs_f32() * 1e3;
         self.error = None;
+        Ok(())
+    }
+
+    /// Show `twin` beside the INN (or none).
+    ///
+    /// # Errors
+    /// A twin that does not run or does not fit the INN's input; nothing changed then.
+    pub fn set_twin(&mut self, twin: Option<Model>) -> anyhow::Result<()> {
+        let Some(model) = twin else {
+            self.twin = None;
+            return Ok(());
+        };
+        if model.doc.input != self.model.doc.input || model.doc.classes != self.model.doc.classes {
+            anyhow::bail!(
+                "{} does not take the same input and classes as {}",
+                model.doc.name,
+                self.model.doc.name
+            );
+        }
+        let mut twin = Twin::new(model)?;
+        twin.update(&self.model, &self.resolved, &self.image)?;
+        self.twin = Some(twin);
         Ok(())
     }
 

@@ -87,3 +87,5 @@ pub const LEARNED: Color32 = Color32::from_rgb(40, 170, 110);
 pub const UNIFORM: Color32 = Color32::from_rgb(150, 150, 150);
 /// Warnings: unsorted points, points beyond ±1, negative weights.
 pub const WARN: Color32 = Color32::from_rgb(220, 50, 50);
+/// The discrete twin (sweep curves, prediction bars).
+pub const TWIN: Color32 = Color32::from_rgb(150, 80, 190);

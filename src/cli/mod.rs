@@ -6,6 +6,7 @@ mod import;
 mod info;
 mod predict;
 mod sweep;
+mod train;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,10 @@ pub struct Cli {
     /// Engine for the window: `auto` (the window's GPU when it is a hardware one), `gpu` or `cpu`.
     #[arg(long, default_value = "auto")]
     pub engine: EngineChoice,
+    /// A discrete network of the same architecture to show beside the model (predictions,
+    /// sweeps); the bundled twin when the bundled demo opens.
+    #[arg(long)]
+    pub twin: Option<PathBuf>,
     /// Print every frame's time (UI + re-discretization + forward pass) to stderr, and a
     /// summary (median, 95th percentile) when the window closes.
     #[arg(long)]
@@ -63,6 +68,9 @@ pub enum Command {
     /// Time re-discretization, the forward pass, a slider tick and batched throughput on each
     /// engine, for a model and a synthetic ResNet-18-sized INN (medians and 95th percentiles).
     Bench(bench::BenchArgs),
+    /// Train the Fashion-MNIST demo INN (continuous in channels and space, sampled widths and
+    /// resolutions) or its discrete twin, from scratch, writing the model after every epoch.
+    Train(train::TrainArgs),
 }
 
 /// Options shared by every command that computes.
@@ -164,7 +172,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     path.display().to_string(),
                 ),
             };
-            innscope::app::run(model, source, cli.engine, cli.trace_frames).map_err(|e| {
+            let twin = match (&cli.twin, &cli.model) {
+                (Some(path), _) => Some(native::read(path)?),
+                (None, None) => Some(assets::demo_twin()),
+                (None, Some(_)) => None,
+            };
+            innscope::app::run(model, source, twin, cli.engine, cli.trace_frames).map_err(|e| {
                 e.context("no window (the subcommands work without a display: innscope --help)")
             })
         }
@@ -174,5 +187,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export(a)) => export::run(&a),
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
+        Some(Command::Train(a)) => train::run(&a),
     }
 }

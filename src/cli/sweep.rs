@@ -1,6 +1,5 @@
 //! `innscope sweep`: accuracy against keep ratio (or size configurations) or resolution.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -8,9 +7,8 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use innscope::data::assets;
 use innscope::data::idx::Dataset;
-use innscope::data::input::grey_batch;
-use innscope::inn::Plan;
-use innscope::model::Model;
+use innscope::model::{Model, native};
+use innscope::sweep::{self, Point};
 
 use super::{PlanArgs, parse_sizes};
 
@@ -64,57 +62,67 @@ pub struct SweepArgs {
     /// Write the table as CSV here (it is printed either way).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-}
-
-/// One point of a sweep.
-struct Point {
-    label: String,
-    plan: Plan,
+    /// Draw the accuracy curves (INN and twin) into this PNG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// The discrete twin to compare with (L1-pruned to the INN's widths, fed resized images);
+    /// the bundled twin when MODEL is omitted.
+    #[arg(long, conflicts_with = "no_twin")]
+    pub twin: Option<PathBuf>,
+    /// Sweep the INN alone.
+    #[arg(long)]
+    pub no_twin: bool,
 }
 
 fn points(args: &SweepArgs, model: &Model) -> anyhow::Result<Vec<Point>> {
     let (base, _) = args.plan.resolve(model)?;
-    let mut out = Vec::new();
-    match args.over {
-        Over::Partition if !args.configs.is_empty() => {
-            for c in &args.configs {
+    Ok(match args.over {
+        Over::Partition if !args.configs.is_empty() => args
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
                 let mut plan = base.clone();
                 plan.sizes = parse_sizes(c)?;
-                out.push(Point {
+                #[expect(clippy::cast_precision_loss, reason = "a handful of points")]
+                let x = i as f64;
+                Ok(Point {
                     label: c.clone(),
+                    x,
                     plan,
-                });
-            }
-        }
+                    with_twin: false,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
         Over::Partition => {
-            for &k in &args.keep_ratios {
-                if !(k.is_finite() && k > 0.0 && k <= 16.0) {
-                    bail!("keep ratio {k}: expected a ratio in (0, 16]");
-                }
-                let mut plan = base.clone();
-                plan.set_keep(&model.doc.groups, k);
-                out.push(Point {
-                    label: format!("{k}"),
-                    plan,
-                });
+            if let Some(k) = args
+                .keep_ratios
+                .iter()
+                .find(|k| !(k.is_finite() && **k > 0.0 && **k <= 16.0))
+            {
+                bail!("keep ratio {k}: expected a ratio in (0, 16]");
             }
+            sweep::keep_points(model, &base, &args.keep_ratios)
         }
-        Over::Resolution => {
-            for &r in &args.resolutions {
-                let mut plan = base.clone();
-                plan.resolution = [r, r];
-                out.push(Point {
-                    label: format!("{r}"),
-                    plan,
-                });
-            }
-        }
+        Over::Resolution => sweep::resolution_points(&base, &args.resolutions),
+    })
+}
+
+/// The twin to compare with: `--twin`, else the bundled twin when the bundled INN is swept.
+fn twin(args: &SweepArgs) -> anyhow::Result<Option<Model>> {
+    if args.no_twin {
+        return Ok(None);
     }
-    Ok(out)
+    match (&args.twin, &args.model) {
+        (Some(path), _) => Ok(Some(native::read(path)?)),
+        (None, None) => Ok(Some(assets::demo_twin())),
+        (None, Some(_)) => Ok(None),
+    }
 }
 
 pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     let model = super::load_model(args.model.as_deref())?;
+    let twin = twin(args)?;
     let data = match &args.data {
         Some(dir) => Dataset::open(dir, &args.split).map_err(anyhow::Error::msg)?,
         None => assets::eval_subset().map_err(anyhow::Error::msg)?,
@@ -124,88 +132,58 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         bail!("nothing to evaluate (empty data set, --limit 0 or --batch 0)");
     }
     let points = points(args, &model)?;
-    // Resolve every point first, so a bad one fails before any work is done.
-    let resolved = points
-        .iter()
-        .map(|p| {
-            model
-                .resolve(&p.plan)
-                .with_context(|| format!("sweep point {}", p.label))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut engine = args.plan.engine(&model, &resolved[0])?;
     eprintln!(
-        "{}: {} examples from {}, engine {}, {} points",
+        "{}{}: {} examples from {}, {} points",
         model.doc.name,
+        twin.as_ref()
+            .map_or(String::new(), |t| format!(" and {}", t.doc.name)),
         n,
         data.origin,
-        engine.describe(),
         points.len()
     );
-    let bar = ProgressBar::new((n * points.len()) as u64);
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut rows = Vec::new();
-    for (point, plan) in points.iter().zip(&resolved) {
-        bar.set_message(format!("{:?} {}", args.over, point.label));
-        engine.set_plan(&model, plan)?;
-        let mut correct = 0_usize;
-        for start in (0..n).step_by(args.batch) {
-            let end = (start + args.batch).min(n);
-            let imgs: Vec<&[u8]> = (start..end).map(|i| data.images.image(i)).collect();
-            let x = grey_batch(
-                &imgs,
-                data.images.rows,
-                data.images.cols,
-                &model.doc.input,
-                plan.resolution,
-            );
-            let logits = engine.forward(&model, x.view())?;
-            for (row, i) in logits.rows().into_iter().zip(start..end) {
-                let arg = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(usize::MAX, |(k, _)| k);
-                correct += usize::from(arg == usize::from(data.labels[i]));
-            }
-            bar.inc((end - start) as u64);
-        }
-        let sizes: Vec<String> = plan
-            .partitions
-            .iter()
-            .map(|(g, p)| format!("{g}={}", p.len()))
-            .collect();
-        #[expect(clippy::cast_precision_loss, reason = "counts are far below 2^52")]
-        let acc = correct as f64 / n as f64;
-        rows.push(format!(
-            "\"{}\",{},{},{},{},{acc:.4},{correct},{n}",
-            point.label,
-            sizes.join(" "),
-            plan.resolution[0],
-            args.plan.partition,
-            model.param_count(plan)?
-        ));
-    }
+    let over = match args.over {
+        Over::Partition => sweep::Over::Partition,
+        Over::Resolution => sweep::Over::Resolution,
+    };
+    let rows = sweep::run(
+        &model,
+        twin.as_ref(),
+        &data,
+        &points,
+        args.plan.engine,
+        args.batch,
+        Some(n),
+        &mut |p| {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+            bar.set_message(p.current.clone());
+        },
+        None,
+    )?
+    .context("the sweep was cancelled")?;
     bar.finish_and_clear();
-    let header = format!(
-        "{},sizes,resolution,partition,parameters,accuracy,correct,examples",
-        match args.over {
-            Over::Partition if !args.configs.is_empty() => "config",
-            Over::Partition => "keep",
-            Over::Resolution => "resolution_point",
-        }
-    );
-    let table = std::iter::once(header)
-        .chain(rows)
-        .collect::<Vec<_>>()
-        .join("\n");
-    println!("{table}");
+    let table = sweep::csv(over, &rows);
+    print!("{table}");
     if let Some(path) = &args.output {
-        let mut f = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
-        writeln!(f, "{table}")?;
+        std::fs::write(path, &table).with_context(|| format!("{}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} on {} images",
+            match over {
+                sweep::Over::Partition => "accuracy against width",
+                sweep::Over::Resolution => "accuracy against input resolution",
+            },
+            n
+        );
+        let png = sweep::plot_png(over, &title, &rows, None, (900, 560))?;
+        std::fs::write(path, png).with_context(|| format!("{}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())

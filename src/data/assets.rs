@@ -1,4 +1,5 @@
 //! What innscope carries inside its binary, so it runs anywhere with no download: the demo
+//! INN and its discrete twin (trained here on Fashion-MNIST), the TorchIntegral reference
 //! model, a balanced 1 000-image Fashion-MNIST evaluation subset (the first 100 test images of
 //! each class), and one sample picture per class. `assets/README.md` says where each came from.
 
@@ -9,8 +10,18 @@ use flate2::read::GzDecoder;
 use super::idx::{Dataset, parse_images, parse_labels};
 use crate::model::{Model, native};
 
-/// The demo model file (`assets/demo.inn.safetensors`).
-pub const DEMO_MODEL: &[u8] = include_bytes!("../../assets/demo.inn.safetensors");
+/// The demo INN (`assets/fashion-inn.inn.safetensors`): continuous in channels and space,
+/// trained by `innscope train`.
+pub const DEMO_MODEL: &[u8] = include_bytes!("../../assets/fashion-inn.inn.safetensors");
+
+/// The demo INN's discrete twin (`assets/fashion-twin.inn.safetensors`): the same architecture
+/// with ordinary fixed kernels, trained the same way at full width and 28 px.
+pub const DEMO_TWIN: &[u8] = include_bytes!("../../assets/fashion-twin.inn.safetensors");
+
+/// TorchIntegral's `mnist_example`, imported (`assets/torchintegral-mnist.inn.safetensors`):
+/// continuous in channels only, kernels discrete.
+pub const TORCHINTEGRAL_MODEL: &[u8] =
+    include_bytes!("../../assets/torchintegral-mnist.inn.safetensors");
 
 const EVAL_IMAGES: &[u8] =
     include_bytes!("../../assets/fashion-mnist-eval/t10k-images-idx3-ubyte.gz");
@@ -68,6 +79,25 @@ pub const SAMPLES: [(&str, &[u8]); 10] = [
 #[must_use]
 pub fn demo_model() -> Model {
     native::from_bytes(DEMO_MODEL, "bundled demo model").expect("the bundled demo model is valid")
+}
+
+/// The bundled discrete twin of the demo INN.
+///
+/// # Panics
+/// Never in a released build: the file is checked by the test suite.
+#[must_use]
+pub fn demo_twin() -> Model {
+    native::from_bytes(DEMO_TWIN, "bundled discrete twin").expect("the bundled twin is valid")
+}
+
+/// The bundled TorchIntegral reference model.
+///
+/// # Panics
+/// Never in a released build: the file is checked by the test suite.
+#[must_use]
+pub fn torchintegral_model() -> Model {
+    native::from_bytes(TORCHINTEGRAL_MODEL, "bundled TorchIntegral model")
+        .expect("the bundled TorchIntegral model is valid")
 }
 
 fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {

@@ -125,120 +125,142 @@ impl CpuEngine {
         }
         let data: Vec<f32> = input.iter().copied().collect();
         let x = Tensor::from_vec(data, input.shape(), &Device::Cpu)?;
-        let out = self.forward_tensor(model, x)?;
+        let out = run_graph(
+            model,
+            &self.plan,
+            x,
+            &|name| self.param(name).cloned(),
+            false,
+        )?;
         let (n, k) = out.dims2()?;
         let v = out.flatten_all()?.to_vec1::<f32>()?;
         Array2::from_shape_vec((n, k), v).map_err(|e| EngineError::Invalid(e.to_string()))
     }
+}
 
-    /// Run the network on a candle tensor.
-    fn forward_tensor(&self, model: &Model, x: Tensor) -> Result<Tensor, EngineError> {
-        let mut values: HashMap<&str, Tensor> = HashMap::new();
-        let mut last = None;
-        for node in &model.doc.graph {
-            let arg = |i: usize| -> Result<&Tensor, EngineError> {
-                let name = node.inputs.get(i).map(String::as_str).unwrap_or_default();
-                values
-                    .get(name)
-                    .ok_or_else(|| EngineError::Invalid(format!("value {name:?} missing")))
-            };
-            let y = match &node.op {
-                Op::Input => x.clone(),
-                Op::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
-                    padding_mode,
-                } => {
-                    let w = self.param(weight)?;
-                    let pad = model.conv_padding(weight, *padding, *dilation, &self.plan);
+/// Run `model`'s graph on a candle tensor `(N, C, H, W)` under `plan`, taking every parameter
+/// from `param`. The CPU engine passes its discretized weights; training passes tensors that
+/// carry gradients back to the control values, so both run one implementation of every op.
+/// With `training`, plain convolutions (stride 1, zero padding, no groups or dilation) take the
+/// im2col path of [`crate::train::conv`], whose backward pass is matrix products.
+///
+/// # Errors
+/// A missing value or parameter, or an op failure.
+pub fn run_graph(
+    model: &Model,
+    plan: &Resolved,
+    x: Tensor,
+    param: &dyn Fn(&str) -> Result<Tensor, EngineError>,
+    training: bool,
+) -> Result<Tensor, EngineError> {
+    let mut values: HashMap<&str, Tensor> = HashMap::new();
+    let mut last = None;
+    for node in &model.doc.graph {
+        let arg = |i: usize| -> Result<&Tensor, EngineError> {
+            let name = node.inputs.get(i).map(String::as_str).unwrap_or_default();
+            values
+                .get(name)
+                .ok_or_else(|| EngineError::Invalid(format!("value {name:?} missing")))
+        };
+        let y = match &node.op {
+            Op::Input => x.clone(),
+            Op::Conv2d {
+                weight,
+                bias,
+                stride,
+                padding,
+                dilation,
+                groups,
+                padding_mode,
+            } => {
+                let w = param(weight)?;
+                let pad = model.conv_padding(weight, *padding, *dilation, plan);
+                let plain = *stride == [1, 1]
+                    && *dilation == [1, 1]
+                    && *groups == 1
+                    && *padding_mode == PaddingMode::Zeros;
+                let y = if training && plain {
+                    crate::train::conv::conv2d(arg(0)?, &w, pad)?
+                } else {
                     let xin = pad2d(arg(0)?, pad, *padding_mode)?;
-                    let y = conv2d(&xin, w, *stride, *dilation, *groups)?;
-                    match bias {
-                        Some(b) => y.broadcast_add(&self.param(b)?.reshape((1, (), 1, 1))?)?,
-                        None => y,
-                    }
+                    conv2d(&xin, &w, *stride, *dilation, *groups)?
+                };
+                match bias {
+                    Some(b) => y.broadcast_add(&param(b)?.reshape((1, (), 1, 1))?)?,
+                    None => y,
                 }
-                Op::Linear { weight, bias } => {
-                    let w = self.param(weight)?;
-                    let y = arg(0)?.matmul(&w.t()?)?;
-                    match bias {
-                        Some(b) => y.broadcast_add(self.param(b)?)?,
-                        None => y,
-                    }
+            }
+            Op::Linear { weight, bias } => {
+                let w = param(weight)?;
+                let y = arg(0)?.matmul(&w.t()?)?;
+                match bias {
+                    Some(b) => y.broadcast_add(&param(b)?)?,
+                    None => y,
                 }
-                Op::Relu => arg(0)?.relu()?,
-                Op::Gelu => arg(0)?.gelu_erf()?,
-                Op::Silu => arg(0)?.silu()?,
-                Op::AvgPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                    count_include_pad,
-                } => {
-                    let x = arg(0)?;
-                    let padded = pad2d(x, *padding, PaddingMode::Zeros)?;
-                    let sum = padded
+            }
+            Op::Relu => arg(0)?.relu()?,
+            Op::Gelu => arg(0)?.gelu_erf()?,
+            Op::Silu => arg(0)?.silu()?,
+            Op::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+                count_include_pad,
+            } => {
+                let x = arg(0)?;
+                let padded = pad2d(x, *padding, PaddingMode::Zeros)?;
+                let sum = padded
+                    .avg_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?;
+                if *count_include_pad || *padding == [0, 0] {
+                    sum
+                } else {
+                    let ones =
+                        Tensor::ones((1, 1, x.dim(2)?, x.dim(3)?), DType::F32, &Device::Cpu)?;
+                    let frac = pad2d(&ones, *padding, PaddingMode::Zeros)?
                         .avg_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?;
-                    if *count_include_pad || *padding == [0, 0] {
-                        sum
-                    } else {
-                        let ones =
-                            Tensor::ones((1, 1, x.dim(2)?, x.dim(3)?), DType::F32, &Device::Cpu)?;
-                        let frac = pad2d(&ones, *padding, PaddingMode::Zeros)?
-                            .avg_pool2d_with_stride(
-                                (kernel[0], kernel[1]),
-                                (stride[0], stride[1]),
-                            )?;
-                        sum.broadcast_div(&frac)?
-                    }
+                    sum.broadcast_div(&frac)?
                 }
-                Op::MaxPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let padded = pad_value(arg(0)?, *padding, f32::NEG_INFINITY)?;
-                    padded.max_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?
+            }
+            Op::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+            } => {
+                let padded = pad_value(arg(0)?, *padding, f32::NEG_INFINITY)?;
+                padded.max_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?
+            }
+            Op::GlobalAvgPool => arg(0)?.mean((2, 3))?,
+            Op::BatchNorm2d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                eps,
+            } => {
+                let c = |t: &Tensor| t.reshape((1, (), 1, 1));
+                let mean = c(&param(running_mean)?)?;
+                let inv = c(&(param(running_var)? + f64::from(*eps))?.sqrt()?.recip()?)?;
+                let mut y = arg(0)?.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
+                if let Some(w) = weight {
+                    y = y.broadcast_mul(&c(&param(w)?)?)?;
                 }
-                Op::GlobalAvgPool => arg(0)?.mean((2, 3))?,
-                Op::BatchNorm2d {
-                    weight,
-                    bias,
-                    running_mean,
-                    running_var,
-                    eps,
-                } => {
-                    let c = |t: &Tensor| t.reshape((1, (), 1, 1));
-                    let mean = c(self.param(running_mean)?)?;
-                    let inv = c(&(self.param(running_var)? + f64::from(*eps))?
-                        .sqrt()?
-                        .recip()?)?;
-                    let mut y = arg(0)?.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
-                    if let Some(w) = weight {
-                        y = y.broadcast_mul(&c(self.param(w)?)?)?;
-                    }
-                    if let Some(b) = bias {
-                        y = y.broadcast_add(&c(self.param(b)?)?)?;
-                    }
-                    y
+                if let Some(b) = bias {
+                    y = y.broadcast_add(&c(&param(b)?)?)?;
                 }
-                Op::Add => (arg(0)? + arg(1)?)?,
-                Op::Flatten => arg(0)?.flatten_from(1)?,
-                Op::Select { h, w } => arg(0)?
-                    .narrow(2, *h, 1)?
-                    .narrow(3, *w, 1)?
-                    .flatten_from(1)?,
-                Op::Softmax => softmax_last(arg(0)?)?,
-            };
-            values.insert(node.out.as_str(), y.clone());
-            last = Some(y);
-        }
-        last.ok_or_else(|| EngineError::Invalid("empty graph".into()))
+                y
+            }
+            Op::Add => (arg(0)? + arg(1)?)?,
+            Op::Flatten => arg(0)?.flatten_from(1)?,
+            Op::Select { h, w } => arg(0)?
+                .narrow(2, *h, 1)?
+                .narrow(3, *w, 1)?
+                .flatten_from(1)?,
+            Op::Softmax => softmax_last(arg(0)?)?,
+        };
+        values.insert(node.out.as_str(), y.clone());
+        last = Some(y);
     }
+    last.ok_or_else(|| EngineError::Invalid("empty graph".into()))
 }
 
 /// Pad the spatial axes of `(N, C, H, W)`.

@@ -10,6 +10,7 @@ pub mod export;
 pub mod graph;
 pub mod native;
 pub mod pickle;
+pub mod prune;
 pub mod st;
 pub mod synthetic;
 pub mod torchintegral;

@@ -20,6 +20,10 @@ struct Builder {
     tensors: BTreeMap<String, ArrayD<f32>>,
     graph: Vec<Node>,
     count: usize,
+    /// Build ordinary discrete parameters (a conventional network) instead of continuous ones.
+    discrete: bool,
+    /// Control values per channel group, as a fraction of the group's size (trained networks).
+    control_ratio: f64,
 }
 
 impl Builder {
@@ -35,7 +39,24 @@ impl Builder {
                 op: Op::Input,
             }],
             count: 0,
+            discrete: false,
+            control_ratio: 1.0,
         }
+    }
+
+    /// Control values along a channel axis of group `g` (trained networks).
+    fn control(&self, g: GroupId) -> usize {
+        if self.discrete {
+            return self.size(g);
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "channel counts are small"
+        )]
+        let c = (self.size(g) as f64 * self.control_ratio).round() as usize;
+        c.clamp(2, self.size(g))
     }
 
     fn group(&mut self, size: usize, label: &str) -> GroupId {
@@ -158,6 +179,115 @@ impl Builder {
         )
     }
 
+    /// A stride-1 convolution for training, Kaiming-uniform initialised for a ReLU: continuous
+    /// in both channel axes and in space (`k` taps at native resolution, `k` control values per
+    /// side) unless the builder is discrete.
+    fn trained_conv(
+        &mut self,
+        x: &str,
+        name: &str,
+        g_in: Option<GroupId>,
+        cin: usize,
+        g_out: GroupId,
+        k: usize,
+    ) -> String {
+        let cout = self.size(g_out);
+        let layout = if self.discrete {
+            ParamLayout::discrete(vec![cout, cin, k, k])
+        } else {
+            #[expect(clippy::cast_precision_loss, reason = "channel counts are small")]
+            let quadrature = (g_in.is_some() && cin > 3).then(|| Quadrature {
+                dim: 1,
+                tau: (cin - 1) as f32 / 2.0,
+            });
+            ParamLayout {
+                shape: vec![cout, cin, k, k],
+                axes: vec![
+                    AxisKind::Channel { group: g_out },
+                    g_in.map_or(AxisKind::Discrete, |g| AxisKind::Channel { group: g }),
+                    AxisKind::SpatialH,
+                    AxisKind::SpatialW,
+                ],
+                quadrature,
+            }
+        };
+        #[expect(clippy::cast_precision_loss, reason = "fan-in is small")]
+        let scale = (6.0 / (cin * k * k) as f32).sqrt();
+        let c_out = self.control(g_out);
+        let c_in = g_in.map_or(cin, |g| self.control(g));
+        self.param(
+            &format!("{name}.weight"),
+            layout,
+            &[c_out, c_in, k, k],
+            scale,
+            None,
+        );
+        let bias_layout = if self.discrete {
+            ParamLayout::discrete(vec![cout])
+        } else {
+            ParamLayout {
+                shape: vec![cout],
+                axes: vec![AxisKind::Channel { group: g_out }],
+                quadrature: None,
+            }
+        };
+        let bias = format!("{name}.bias");
+        self.param(&bias, bias_layout, &[c_out], 0.0, Some(0.0));
+        self.node(
+            &[x],
+            Op::Conv2d {
+                weight: format!("{name}.weight"),
+                bias: Some(bias),
+                stride: [1, 1],
+                padding: [k / 2, k / 2],
+                dilation: [1, 1],
+                groups: 1,
+                padding_mode: PaddingMode::Zeros,
+            },
+        )
+    }
+
+    /// The classifier head for training: continuous along its input features (with quadrature)
+    /// unless the builder is discrete.
+    fn trained_linear(&mut self, x: &str, name: &str, g_in: GroupId, classes: usize) -> String {
+        let fin = self.size(g_in);
+        let layout = if self.discrete {
+            ParamLayout::discrete(vec![classes, fin])
+        } else {
+            #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
+            let tau = (fin - 1) as f32 / 2.0;
+            ParamLayout {
+                shape: vec![classes, fin],
+                axes: vec![AxisKind::Discrete, AxisKind::Channel { group: g_in }],
+                quadrature: Some(Quadrature { dim: 1, tau }),
+            }
+        };
+        #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
+        let scale = (6.0 / fin as f32).sqrt();
+        let c_in = self.control(g_in);
+        self.param(
+            &format!("{name}.weight"),
+            layout,
+            &[classes, c_in],
+            scale,
+            None,
+        );
+        self.param(
+            &format!("{name}.bias"),
+            ParamLayout::discrete(vec![classes]),
+            &[classes],
+            0.0,
+            Some(0.0),
+        );
+        self.node(
+            &[x],
+            Op::Linear {
+                weight: format!("{name}.weight"),
+                bias: Some(format!("{name}.bias")),
+            },
+        )
+    }
+
     fn batch_norm(&mut self, x: &str, name: &str, g: GroupId) -> String {
         let c = self.size(g);
         let layout = || ParamLayout {
@@ -226,7 +356,11 @@ impl Builder {
             name: name.into(),
             input,
             classes: (0..classes).map(|c| format!("class {c}")).collect(),
-            groups: self.groups,
+            groups: if self.discrete {
+                Vec::new()
+            } else {
+                self.groups
+            },
             params: self.params,
             graph: self.graph,
             provenance: serde_json::json!({ "tool": format!("innscope {} synthetic", env!("CARGO_PKG_VERSION")), "weights": "random" }),
@@ -371,4 +505,90 @@ pub fn resnet18(seed: u64) -> Result<Model, ModelError> {
         },
         1000,
     )
+}
+
+/// The Fashion-MNIST classes, in label order.
+pub const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// The architecture `innscope train` trains on Fashion-MNIST (28x28 greyscale), freshly
+/// initialised from `seed`: three 5x5 convolutions of `widths` channels with ReLU, 2x2 average
+/// pooling after the first two, global average pooling and a linear head.
+///
+/// With `continuous` every kernel is continuous in out-channels, in-channels (trapezoid
+/// quadrature) and space (5 control values per side), so the network runs at any width and any
+/// input resolution; otherwise it is the conventional discrete twin of the same shape. Along
+/// channel axes the control grid has `control_ratio` of the group's size (at least 2): the
+/// weight is then a smooth function of the channel coordinate by construction, and any
+/// partition at least as fine as the control grid samples it without aliasing.
+///
+/// # Errors
+/// A width below 2, or a control ratio outside (0, 1].
+pub fn fashion_cnn(
+    seed: u64,
+    widths: [usize; 3],
+    continuous: bool,
+    control_ratio: f64,
+) -> Result<Model, ModelError> {
+    if !(control_ratio > 0.0 && control_ratio <= 1.0) {
+        return Err(ModelError::invalid(format!(
+            "control ratio {control_ratio} is outside (0, 1]"
+        )));
+    }
+    if widths.iter().any(|&w| w < 2) {
+        return Err(ModelError::invalid(format!(
+            "widths {widths:?}: every layer needs at least 2 channels"
+        )));
+    }
+    let mut b = Builder::new(seed);
+    b.discrete = !continuous;
+    b.control_ratio = control_ratio;
+    let g0 = b.group(widths[0], "conv1 out / conv2 in");
+    let g1 = b.group(widths[1], "conv2 out / conv3 in");
+    let g2 = b.group(widths[2], "conv3 out / fc in");
+    let pool = Op::AvgPool2d {
+        kernel: [2, 2],
+        stride: [2, 2],
+        padding: [0, 0],
+        count_include_pad: true,
+    };
+    let x = b.trained_conv("x", "conv1", None, 1, g0, 5);
+    let x = b.node(&[&x], Op::Relu);
+    let x = b.node(&[&x], pool.clone());
+    let x = b.trained_conv(&x, "conv2", Some(g0), widths[0], g1, 5);
+    let x = b.node(&[&x], Op::Relu);
+    let x = b.node(&[&x], pool);
+    let x = b.trained_conv(&x, "conv3", Some(g1), widths[1], g2, 5);
+    let x = b.node(&[&x], Op::Relu);
+    let x = b.node(&[&x], Op::GlobalAvgPool);
+    b.trained_linear(&x, "fc", g2, 10);
+    let name = if continuous {
+        "Fashion-MNIST INN"
+    } else {
+        "Fashion-MNIST discrete twin"
+    };
+    let mut model = b.finish(
+        name,
+        InputSpec {
+            channels: 1,
+            height: 28,
+            width: 28,
+            mean: vec![0.286],
+            std: vec![0.353],
+            max_value: 255.0,
+        },
+        10,
+    )?;
+    model.doc.classes = FASHION_CLASSES.iter().map(|c| (*c).to_string()).collect();
+    Ok(model)
 }

@@ -1,0 +1,266 @@
+//! `innscope train`: train the Fashion-MNIST demo INN, or its discrete twin, from scratch.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use innscope::data::assets;
+use innscope::data::idx::Dataset;
+use innscope::engine::cpu::CpuEngine;
+use innscope::model::{Model, native, synthetic};
+use innscope::train::{TrainConfig, Trainer};
+
+/// Arguments of `innscope train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Where to write the model (`*.inn.safetensors`), after every epoch.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Train the discrete twin (fixed kernels, full width, native resolution) instead of the
+    /// INN.
+    #[arg(long)]
+    pub twin: bool,
+    /// Folder with the Fashion-MNIST IDX files (`train-images-idx3-ubyte[.gz]`, ...).
+    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+    pub data: PathBuf,
+    /// Channels of the three convolutions.
+    #[arg(long, value_delimiter = ',', default_value = "32,64,96")]
+    pub widths: Vec<usize>,
+    /// Control values along each channel axis, as a fraction of its width (INN only): the
+    /// network can be pruned down to this fraction without aliasing its weights.
+    #[arg(long, default_value_t = 0.5)]
+    pub control_ratio: f64,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (AdamW, cosine decay to zero).
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Seed of initialisation, shuffling, flips and sampled plans.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Input resolutions sampled per step (INN only; the twin trains at 28 px).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "16,20,24,28,28,32,36,40,44,48"
+    )]
+    pub resolutions: Vec<usize>,
+    /// Smallest fraction of each group's width sampled per step (INN only).
+    #[arg(long, default_value_t = 0.5)]
+    pub min_keep: f64,
+    /// Probability that a step trains every group at full width (INN only).
+    #[arg(long, default_value_t = 0.3)]
+    pub full_width_prob: f64,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Continue the run saved in `--output` (from its last finished epoch) up to `--epochs`.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// What a finished epoch leaves in the file's provenance.
+fn provenance(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    images: usize,
+    done: usize,
+    seconds: f64,
+    images_per_s: f64,
+    subset_accuracy: f64,
+) -> serde_json::Value {
+    // The program as users call it, not the path it was started from.
+    let command: Vec<String> = std::iter::once("innscope".to_string())
+        .chain(std::env::args().skip(1))
+        .collect();
+    serde_json::json!({
+        "tool": format!("innscope {} train", env!("CARGO_PKG_VERSION")),
+        "command": command.join(" "),
+        "kind": if args.twin { "discrete twin" } else { "INN" },
+        "data": format!("Fashion-MNIST train split, {}", args.data.display()),
+        "train_images": images,
+        "seed": config.seed,
+        "epochs_done": done,
+        "epochs": config.epochs,
+        "batch": config.batch,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "optimizer": "AdamW, cosine learning-rate decay",
+        "resolutions": config.resolutions,
+        "min_keep": config.min_keep,
+        "control_ratio": if args.twin { 1.0 } else { args.control_ratio },
+        "widths": args.widths,
+        "full_width_prob": config.full_width_prob,
+        "flip": config.flip,
+        "train_seconds": seconds.round(),
+        "images_per_s": (images_per_s * 10.0).round() / 10.0,
+        "eval_subset_accuracy": subset_accuracy,
+    })
+}
+
+/// Epochs already done and seconds spent, from a saved run.
+fn resumed(model: &Model) -> (usize, f64) {
+    let p = &model.doc.provenance;
+    let done = p
+        .get("epochs_done")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    let secs = p
+        .get("train_seconds")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0);
+    (usize::try_from(done).unwrap_or(0), secs)
+}
+
+/// Accuracy on the bundled evaluation subset at full width and native resolution.
+fn subset_accuracy(model: &Model) -> anyhow::Result<f64> {
+    let subset = assets::eval_subset().map_err(anyhow::Error::msg)?;
+    let plan = model.resolve(&model.default_plan())?;
+    let engine = CpuEngine::new(model, &plan)?;
+    let score = innscope::eval::score(
+        model,
+        &subset,
+        &plan,
+        500,
+        None,
+        &mut |xs| engine.forward(model, xs),
+        &mut |_| {},
+        None,
+    )?;
+    Ok(score.map_or(0.0, innscope::eval::Score::accuracy))
+}
+
+fn save(model: &Model, path: &Path) -> anyhow::Result<()> {
+    native::write(model, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Run `innscope train`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let [w0, w1, w2] = args.widths[..] else {
+        bail!("--widths: expected three numbers, got {:?}", args.widths);
+    };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        lr: args.lr,
+        seed: args.seed,
+        resolutions: if args.twin {
+            vec![28]
+        } else {
+            args.resolutions.clone()
+        },
+        min_keep: if args.twin { 1.0 } else { args.min_keep },
+        full_width_prob: if args.twin { 1.0 } else { args.full_width_prob },
+        limit: args.limit,
+        ..TrainConfig::default()
+    };
+    if let Some(&r) = config
+        .resolutions
+        .iter()
+        .find(|&&r| !(8..=112).contains(&r))
+    {
+        bail!("--resolutions: {r} px is outside 8..=112");
+    }
+    let data = Dataset::open(&args.data, "train").map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n(install the Debian package dataset-fashion-mnist, or pass --data DIR)"
+        )
+    })?;
+    let (model, mut done, mut seconds) = if args.resume {
+        let model = native::read(&args.output)
+            .with_context(|| format!("--resume: reading {}", args.output.display()))?;
+        let (done, secs) = resumed(&model);
+        eprintln!(
+            "resuming {} after epoch {done} of {}",
+            args.output.display(),
+            config.epochs
+        );
+        (model, done, secs)
+    } else {
+        (
+            synthetic::fashion_cnn(args.seed, [w0, w1, w2], !args.twin, args.control_ratio)?,
+            0,
+            0.0,
+        )
+    };
+    if done >= config.epochs {
+        eprintln!("nothing to do: {done} epochs already done");
+        return Ok(());
+    }
+    let params: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
+    eprintln!(
+        "training {} ({params} trainable values) on {} images of {}, {} epochs, batch {}, resolutions {:?}",
+        model.doc.name,
+        config.limit.map_or(data.len(), |l| l.min(data.len())),
+        data.origin,
+        config.epochs,
+        config.batch,
+        config.resolutions
+    );
+    let mut trainer = Trainer::new(model, config.clone())?;
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    while done < config.epochs {
+        let bar = ProgressBar::new(0).with_style(style.clone());
+        bar.set_prefix(format!("{}/{}", done + 1, config.epochs));
+        let start = Instant::now();
+        let mut last = None;
+        // Without a terminal (a log file) the bar is hidden: print a line now and then instead.
+        let plain = !std::io::stderr().is_terminal();
+        trainer.epoch(&data, done, 10, &mut |p| {
+            let line = format!(
+                "loss {:.4} acc {:.2}% {:.0} img/s",
+                p.loss,
+                100.0 * p.accuracy,
+                p.images_per_s
+            );
+            if plain && p.step % 100 == 0 {
+                eprintln!(
+                    "epoch {}/{} step {}/{}: {line}",
+                    done + 1,
+                    config.epochs,
+                    p.step,
+                    p.steps
+                );
+            }
+            bar.set_length(p.steps as u64);
+            bar.set_position(p.step as u64);
+            bar.set_message(line);
+            last = Some(p.clone());
+            true
+        })?;
+        bar.finish_and_clear();
+        seconds += start.elapsed().as_secs_f64();
+        done += 1;
+        let snapshot = trainer.snapshot(serde_json::Value::Null)?;
+        let acc = subset_accuracy(&snapshot)?;
+        let ips = last.as_ref().map_or(0.0, |p| f64::from(p.images_per_s));
+        let mut model = snapshot;
+        let images = config.limit.map_or(data.len(), |l| l.min(data.len()));
+        model.doc.provenance = provenance(args, &config, images, done, seconds, ips, acc);
+        save(&model, &args.output)?;
+        if let Some(p) = last {
+            eprintln!(
+                "epoch {done}/{}: loss {:.4}, train accuracy {:.2}%, {:.0} images/s, {:.0} s; bundled subset {:.2}% -> {}",
+                config.epochs,
+                p.loss,
+                100.0 * p.accuracy,
+                p.images_per_s,
+                start.elapsed().as_secs_f64(),
+                100.0 * acc,
+                args.output.display()
+            );
+        }
+    }
+    Ok(())
+}

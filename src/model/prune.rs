@@ -1,0 +1,187 @@
+//! Conventional L1-norm filter pruning of a discrete network (Li et al., "Pruning Filters for
+//! Efficient ConvNets", ICLR 2017): the contrast to pruning an INN by partition size.
+//!
+//! Each convolution keeps the output channels whose filters have the largest L1 norm; the
+//! layers that read those channels (the next convolution's input axis, a BatchNorm, the
+//! classifier's input features) drop the same channels. Nothing is retrained.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ndarray::{ArrayD, Axis};
+
+use super::graph::Op;
+use super::{Model, ModelError};
+
+/// Which channels survive at a value of the graph (`None`: all of them).
+type Kept = Option<Vec<usize>>;
+
+/// The `keep` largest-L1 output filters of a weight `(C_out, ...)`, in index order.
+#[must_use]
+pub fn strongest_filters(weight: &ArrayD<f32>, keep: usize) -> Vec<usize> {
+    let norms: Vec<f32> = weight
+        .axis_iter(Axis(0))
+        .map(|f| f.iter().map(|v| v.abs()).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..norms.len()).collect();
+    // Largest first; ties keep the lower index (a stable sort).
+    order.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]));
+    order.truncate(keep.min(norms.len()));
+    order.sort_unstable();
+    order
+}
+
+/// `model` with its convolutions pruned to `widths` output channels (one entry per
+/// convolution, in graph order; a width at or above a layer's size keeps it whole).
+///
+/// # Errors
+/// A model with continuous parameters (prune those by partition size), a residual `add`
+/// (channels would have to agree across branches), a width of 0, or a count of widths that
+/// does not match the convolutions.
+pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
+    if model.doc.params.iter().any(|p| p.layout.is_continuous()) {
+        return Err(ModelError::invalid(
+            "L1 filter pruning is for discrete networks; an INN is pruned by partition size",
+        ));
+    }
+    let convs = model
+        .doc
+        .graph
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv2d { .. }))
+        .count();
+    if widths.len() != convs {
+        return Err(ModelError::invalid(format!(
+            "{} widths for {convs} convolutions",
+            widths.len()
+        )));
+    }
+    if widths.contains(&0) {
+        return Err(ModelError::invalid("a layer cannot keep 0 channels"));
+    }
+    let mut tensors = model.tensors.clone();
+    let mut kept: HashMap<&str, Kept> = HashMap::new();
+    let mut next_width = widths.iter();
+    let select = |t: &mut BTreeMap<String, ArrayD<f32>>,
+                  name: &str,
+                  axis: usize,
+                  idx: &[usize]|
+     -> Result<(), ModelError> {
+        let a = t
+            .get(name)
+            .ok_or_else(|| ModelError::invalid(format!("no tensor {name}")))?;
+        if a.ndim() <= axis || idx.iter().any(|&i| i >= a.shape()[axis]) {
+            return Err(ModelError::invalid(format!(
+                "{name}: cannot keep channels {idx:?} of axis {axis}"
+            )));
+        }
+        let sliced = a.select(Axis(axis), idx);
+        t.insert(name.to_string(), sliced);
+        Ok(())
+    };
+    for node in &model.doc.graph {
+        let input: Kept = node
+            .inputs
+            .first()
+            .and_then(|i| kept.get(i.as_str()).cloned())
+            .flatten();
+        let out = match &node.op {
+            Op::Conv2d {
+                weight,
+                bias,
+                groups,
+                ..
+            } => {
+                if *groups != 1 {
+                    return Err(ModelError::invalid(format!(
+                        "{weight}: grouped convolutions are not pruned"
+                    )));
+                }
+                if let Some(idx) = &input {
+                    select(&mut tensors, weight, 1, idx)?;
+                }
+                let w = &tensors[weight];
+                let width = *next_width.next().unwrap_or(&usize::MAX);
+                if width >= w.shape()[0] {
+                    None
+                } else {
+                    let idx = strongest_filters(w, width);
+                    select(&mut tensors, weight, 0, &idx)?;
+                    if let Some(b) = bias {
+                        select(&mut tensors, b, 0, &idx)?;
+                    }
+                    Some(idx)
+                }
+            }
+            Op::BatchNorm2d {
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                ..
+            } => {
+                if let Some(idx) = &input {
+                    for name in [
+                        weight.as_ref(),
+                        bias.as_ref(),
+                        Some(running_mean),
+                        Some(running_var),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        select(&mut tensors, name, 0, idx)?;
+                    }
+                }
+                input
+            }
+            Op::Linear { weight, .. } => {
+                if let Some(idx) = &input {
+                    select(&mut tensors, weight, 1, idx)?;
+                }
+                None
+            }
+            Op::Add => {
+                return Err(ModelError::invalid(
+                    "residual additions are not supported by L1 filter pruning here",
+                ));
+            }
+            Op::Input => None,
+            Op::Relu
+            | Op::Gelu
+            | Op::Silu
+            | Op::AvgPool2d { .. }
+            | Op::MaxPool2d { .. }
+            | Op::GlobalAvgPool
+            | Op::Select { .. } => input,
+            Op::Flatten | Op::Softmax => {
+                if input.is_some() {
+                    return Err(ModelError::invalid(
+                        "a pruned layer feeds a flatten or softmax; only pooled heads are supported",
+                    ));
+                }
+                None
+            }
+        };
+        kept.insert(node.out.as_str(), out);
+    }
+    let mut doc = model.doc.clone();
+    for p in &mut doc.params {
+        p.layout.shape = tensors[&p.name].shape().to_vec();
+    }
+    doc.name = format!("{} (L1-pruned to {widths:?})", model.doc.name);
+    Model::new(doc, tensors)
+}
+
+/// Output channels of each convolution, in graph order.
+#[must_use]
+pub fn conv_widths(model: &Model) -> Vec<usize> {
+    model
+        .doc
+        .graph
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv2d { weight, .. } => model.param(weight).map(|p| p.layout.shape[0]),
+            _ => None,
+        })
+        .collect()
+}

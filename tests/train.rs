@@ -1,0 +1,101 @@
+//! Training: the differentiable discretization equals the engines' (an independent
+//! implementation: gathers in tap order against dense interpolation matrices), and a tiny
+//! INN and a tiny discrete twin learn: their loss on a batch falls over a few steps.
+
+use candle_core::{Device, Tensor};
+use innscope::data::assets;
+use innscope::data::input::grey_batch;
+use innscope::inn::{PartitionKind, Plan};
+use innscope::model::synthetic;
+use innscope::train::{TrainConfig, Trainer, discretize_tensor};
+use rand::SeedableRng;
+
+#[test]
+fn differentiable_discretization_equals_the_engines() {
+    let model = synthetic::fashion_cnn(3, [6, 10, 12], true, 0.5).expect("model");
+    for (sizes, res) in [
+        (vec![6, 10, 12], 28),
+        (vec![3, 7, 5], 20),
+        (vec![9, 4, 12], 44),
+    ] {
+        let plan = Plan {
+            sizes: sizes
+                .into_iter()
+                .enumerate()
+                .map(|(g, n)| (g as u32, n))
+                .collect(),
+            partition: PartitionKind::Uniform,
+            resolution: [res, res],
+        };
+        let resolved = model.resolve(&plan).expect("plan");
+        let want = model.discretize(&resolved).expect("discretize");
+        for p in &model.doc.params {
+            let lambda = &model.tensors[&p.name];
+            let t = Tensor::from_vec(
+                lambda.iter().copied().collect::<Vec<f32>>(),
+                lambda.shape(),
+                &Device::Cpu,
+            )
+            .expect("tensor");
+            let got = discretize_tensor(&t, &p.layout, &resolved).expect("discretize");
+            let w = &want[&p.name];
+            assert_eq!(got.dims(), w.shape(), "{}", p.name);
+            let got: Vec<f32> = got.flatten_all().and_then(|t| t.to_vec1()).expect("values");
+            let scale = w.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-6);
+            for (a, b) in got.iter().zip(w.iter()) {
+                assert!((a - b).abs() <= 1e-5 * scale, "{}: {a} vs {b}", p.name);
+            }
+        }
+    }
+}
+
+/// Loss on a fixed batch at full width and native resolution.
+fn loss(trainer: &Trainer, x: &Tensor, labels: &Tensor, model: &innscope::model::Model) -> f32 {
+    let plan = model.resolve(&model.default_plan()).expect("plan");
+    let logits = trainer.logits(x, &plan).expect("logits");
+    candle_nn::loss::cross_entropy(&logits, labels)
+        .and_then(|l| l.to_scalar::<f32>())
+        .expect("loss")
+}
+
+#[test]
+fn a_tiny_inn_and_its_twin_learn_in_a_few_steps() {
+    let data = assets::eval_subset().expect("subset");
+    let idx: Vec<usize> = (0..64).map(|i| i * 15).collect();
+    let imgs: Vec<&[u8]> = idx.iter().map(|&i| data.images.image(i)).collect();
+    let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
+    let labels = Tensor::new(labels.as_slice(), &Device::Cpu).expect("labels");
+    for continuous in [true, false] {
+        let model = synthetic::fashion_cnn(5, [6, 8, 10], continuous, 0.5).expect("model");
+        let config = TrainConfig {
+            lr: 3e-3,
+            resolutions: if continuous {
+                vec![20, 28, 36]
+            } else {
+                vec![28]
+            },
+            min_keep: if continuous { 0.5 } else { 1.0 },
+            full_width_prob: 0.5,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(model.clone(), config).expect("trainer");
+        let native = grey_batch(&imgs, 28, 28, &model.doc.input, [28, 28]);
+        let to_tensor = |a: ndarray::Array4<f32>| {
+            let shape = a.shape().to_vec();
+            Tensor::from_vec(a.into_raw_vec_and_offset().0, shape, &Device::Cpu).expect("x")
+        };
+        let x28 = to_tensor(native);
+        let before = loss(&trainer, &x28, &labels, &model);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        for _ in 0..60 {
+            let plan = trainer.sample_plan(&mut rng).expect("plan");
+            let x = to_tensor(grey_batch(&imgs, 28, 28, &model.doc.input, plan.resolution));
+            trainer.step(&x, &labels, &plan, 1e-2).expect("step");
+        }
+        let after = loss(&trainer, &x28, &labels, &model);
+        assert!(
+            after < 0.8 * before,
+            "continuous {continuous}: loss {before} -> {after}"
+        );
+    }
+}
