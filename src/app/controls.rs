@@ -14,21 +14,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, frame_ms: Option<f32>) {
         .model
         .group_param_counts(&state.resolved)
         .unwrap_or_default();
-    // Keep %: the mean ratio of current to original sizes.
-    #[expect(clippy::cast_precision_loss, reason = "sizes are small")]
-    let mean_keep = {
-        let groups = &state.model.doc.groups;
-        let sum: f64 = groups
-            .iter()
-            .map(|g| plan.size_of(g) as f64 / g.original_size as f64)
-            .sum();
-        if groups.is_empty() {
-            1.0
-        } else {
-            sum / groups.len() as f64
-        }
-    };
-    let mut keep_pct = (mean_keep * 100.0).round();
+    let mut keep_pct = (state.mean_keep() * 100.0).round();
     let keep = ui
         .add(
             egui::Slider::new(&mut keep_pct, 5.0..=150.0)

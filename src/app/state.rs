@@ -285,6 +285,24 @@ impl State {
         Ok(())
     }
 
+    /// Keep ratio of the current plan: the mean over groups of size / original size (1 for a
+    /// model without groups). What the keep % slider shows and the pruning sweep marks.
+    #[must_use]
+    pub fn mean_keep(&self) -> f64 {
+        let groups = &self.model.doc.groups;
+        #[expect(clippy::cast_precision_loss, reason = "sizes are small")]
+        let sum: f64 = groups
+            .iter()
+            .map(|g| self.plan.size_of(g) as f64 / g.original_size as f64)
+            .sum();
+        #[expect(clippy::cast_precision_loss, reason = "few groups")]
+        if groups.is_empty() {
+            1.0
+        } else {
+            sum / groups.len() as f64
+        }
+    }
+
     /// Top-1 class of the twin now.
     #[must_use]
     pub fn twin_top1(&self) -> Option<usize> {

@@ -124,7 +124,11 @@ impl SweepPanel {
         }));
         let (tx, rx) = channel();
         let n = self.limit.map_or(data.len(), |l| l.min(data.len()));
-        let described = format!("{} ({n} images)", data.origin);
+        let described = if n < data.len() {
+            format!("the first {n} images of {}", data.origin)
+        } else {
+            format!("all {n} images of {}", data.origin)
+        };
         let limit = self.limit;
         {
             let cancel = Arc::clone(&cancel);
@@ -302,21 +306,7 @@ impl SweepPanel {
                 let r = state.resolved.resolution[0] as f64;
                 r
             }
-            Over::Partition => {
-                let groups = &state.model.doc.groups;
-                #[expect(clippy::cast_precision_loss, reason = "sizes are small")]
-                let sum: f64 = groups
-                    .iter()
-                    .map(|g| state.plan.size_of(g) as f64 / g.original_size as f64)
-                    .sum();
-                #[expect(clippy::cast_precision_loss, reason = "few groups")]
-                let mean = if groups.is_empty() {
-                    1.0
-                } else {
-                    sum / groups.len() as f64
-                };
-                mean * 100.0
-            }
+            Over::Partition => state.mean_keep() * 100.0,
         };
         let x_of = |r: &Row| match over {
             Over::Resolution => r.x,
