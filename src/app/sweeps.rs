@@ -37,11 +37,10 @@ struct Done {
 /// A sweep in flight.
 struct Running {
     over: Over,
-    source: String,
-    data: String,
     cancel: Arc<AtomicBool>,
     progress: Arc<Mutex<Progress>>,
-    result: Receiver<Result<Option<Vec<Row>>, String>>,
+    /// The finished sweep, `None` when cancelled.
+    result: Receiver<Result<Option<Done>, String>>,
 }
 
 /// The sweeps panel's own state: results per kind, the sweep running now.
@@ -90,18 +89,6 @@ impl SweepPanel {
     pub fn start(&mut self, state: &State, over: Over, ctx: &egui::Context) {
         self.cancel();
         let full = self.full_test_set && Path::new(FULL_DATA).is_dir();
-        let data = if full {
-            Dataset::open(Path::new(FULL_DATA), "t10k")
-        } else {
-            assets::eval_subset()
-        };
-        let data = match data {
-            Ok(d) => d,
-            Err(e) => {
-                self.error = Some(e);
-                return;
-            }
-        };
         let points = match over {
             Over::Resolution => {
                 // The model's native resolution is always a point, so the curves meet the
@@ -123,35 +110,49 @@ impl SweepPanel {
             current: "starting".into(),
         }));
         let (tx, rx) = channel();
-        let n = self.limit.map_or(data.len(), |l| l.min(data.len()));
-        let described = if n < data.len() {
-            format!("the first {n} images of {}", data.origin)
-        } else {
-            format!("all {n} images of {}", data.origin)
-        };
         let limit = self.limit;
+        let source = state.source.clone();
         {
             let cancel = Arc::clone(&cancel);
             let progress = Arc::clone(&progress);
             let ctx = ctx.clone();
+            // Reading (and unzipping) the data set is part of the background work too.
             std::thread::spawn(move || {
-                let result = sweep::run(
-                    &inn,
-                    twin.as_ref(),
-                    &data,
-                    &points,
-                    EngineChoice::Cpu,
-                    250,
-                    limit,
-                    &mut |p| {
-                        if let Ok(mut slot) = progress.lock() {
-                            *slot = p.clone();
-                        }
-                        ctx.request_repaint();
-                    },
-                    Some(&cancel),
-                )
-                .map_err(|e| e.to_string());
+                let result = if full {
+                    Dataset::open(Path::new(FULL_DATA), "t10k")
+                } else {
+                    assets::eval_subset()
+                }
+                .and_then(|data| {
+                    let n = limit.map_or(data.len(), |l| l.min(data.len()));
+                    let described = if n < data.len() {
+                        format!("the first {n} images of {}", data.origin)
+                    } else {
+                        format!("all {n} images of {}", data.origin)
+                    };
+                    let rows = sweep::run(
+                        &inn,
+                        twin.as_ref(),
+                        &data,
+                        &points,
+                        EngineChoice::Cpu,
+                        250,
+                        limit,
+                        &mut |p| {
+                            if let Ok(mut slot) = progress.lock() {
+                                *slot = p.clone();
+                            }
+                            ctx.request_repaint();
+                        },
+                        Some(&cancel),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    Ok(rows.map(|rows| Done {
+                        rows,
+                        data: described,
+                        source,
+                    }))
+                });
                 let _ = tx.send(result);
                 ctx.request_repaint();
             });
@@ -159,8 +160,6 @@ impl SweepPanel {
         self.error = None;
         self.running = Some(Running {
             over,
-            source: state.source.clone(),
-            data: described,
             cancel,
             progress,
             result: rx,
@@ -186,17 +185,10 @@ impl SweepPanel {
             return;
         };
         match result {
-            Ok(Some(rows)) => {
-                let done = Done {
-                    rows,
-                    data: running.data,
-                    source: running.source,
-                };
-                match running.over {
-                    Over::Resolution => self.resolution = Some(done),
-                    Over::Partition => self.partition = Some(done),
-                }
-            }
+            Ok(Some(done)) => match running.over {
+                Over::Resolution => self.resolution = Some(done),
+                Over::Partition => self.partition = Some(done),
+            },
             Ok(None) => {}
             Err(e) => self.error = Some(e),
         }
