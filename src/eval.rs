@@ -36,18 +36,22 @@ impl Score {
 /// A network as a function from an input batch `(N, C, H, W)` to logits `(N, classes)`.
 pub type Forward<'a> = dyn FnMut(ArrayView4<'_, f32>) -> Result<Array2<f32>, EngineError> + 'a;
 
+/// Index of the largest value (the first of equals; `None` when empty).
+pub fn argmax<'a>(values: impl IntoIterator<Item = &'a f32>) -> Option<usize> {
+    values
+        .into_iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+}
+
 /// Index of the largest value in each row.
 #[must_use]
 pub fn argmax_rows(logits: &Array2<f32>) -> Vec<usize> {
     logits
         .rows()
         .into_iter()
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(usize::MAX, |(k, _)| k)
-        })
+        .map(|row| argmax(row).unwrap_or(usize::MAX))
         .collect()
 }
 

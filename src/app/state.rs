@@ -13,6 +13,7 @@ use ndarray::{Array2, ArrayD};
 use crate::data::input::image_to_input;
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{Engine, EngineError, softmax_rows};
+use crate::eval::argmax;
 use crate::gpu::{GpuContext, GpuError};
 use crate::inn::{PartitionKind, Plan, Resolved};
 use crate::model::{Model, ParamSpec};
@@ -306,12 +307,7 @@ impl State {
     /// Top-1 class of the twin now.
     #[must_use]
     pub fn twin_top1(&self) -> Option<usize> {
-        let probs = &self.twin.as_ref()?.probs;
-        probs
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i)
+        argmax(&self.twin.as_ref()?.probs)
     }
 
     fn read_selected_weight(&mut self) -> Option<ArrayD<f32>> {
@@ -375,13 +371,7 @@ impl State {
     /// Top-1 class now and in the reference.
     #[must_use]
     pub fn top1(&self) -> (Option<usize>, Option<usize>) {
-        let arg = |p: &[f32]| {
-            p.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-        };
-        (arg(&self.probs), arg(&self.reference))
+        (argmax(&self.probs), argmax(&self.reference))
     }
 
     /// KL divergence of the current prediction from the reference, in nats.
