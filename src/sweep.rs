@@ -13,12 +13,12 @@ use crate::inn::{AxisKind, Plan, Resolved};
 use crate::model::prune::{conv_widths, l1_prune};
 use crate::model::{Model, ModelError, Op};
 
-/// What a sweep varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a sweep varies (also the command line's `--over`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Over {
-    /// Partition size (keep ratio, or explicit size configurations).
+    /// Partition sizes: `--keep-ratios` (default 1.0 down to 0.1) or `--config` lists.
     Partition,
-    /// Input resolution.
+    /// Input resolution: `--resolutions`.
     Resolution,
 }
 

@@ -3,23 +3,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use innscope::data::assets;
 use innscope::data::idx::Dataset;
 use innscope::model::{Model, native};
-use innscope::sweep::{self, Point};
+use innscope::sweep::{self, Over, Point};
 
 use super::{PlanArgs, parse_sizes};
-
-/// What a sweep varies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Over {
-    /// Partition sizes: `--keep-ratios` (default 1.0 down to 0.1) or `--config` lists.
-    Partition,
-    /// Input resolution: `--resolutions`.
-    Resolution,
-}
 
 /// Arguments of `innscope sweep`.
 #[derive(Debug, Args)]
@@ -146,10 +137,6 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} images  {per_sec}  eta {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let over = match args.over {
-        Over::Partition => sweep::Over::Partition,
-        Over::Resolution => sweep::Over::Resolution,
-    };
     let rows = sweep::run(
         &model,
         twin.as_ref(),
@@ -167,7 +154,7 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     )?
     .context("the sweep was cancelled")?;
     bar.finish_and_clear();
-    let table = sweep::csv(over, &rows);
+    let table = sweep::csv(args.over, &rows);
     print!("{table}");
     if let Some(path) = &args.output {
         std::fs::write(path, &table).with_context(|| format!("{}", path.display()))?;
@@ -176,13 +163,13 @@ pub fn run(args: &SweepArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.plot {
         let title = format!(
             "{} on {} images",
-            match over {
-                sweep::Over::Partition => "accuracy against width",
-                sweep::Over::Resolution => "accuracy against input resolution",
+            match args.over {
+                Over::Partition => "accuracy against width",
+                Over::Resolution => "accuracy against input resolution",
             },
             n
         );
-        let png = sweep::plot_png(over, &title, &rows, None, (900, 560))?;
+        let png = sweep::plot_png(args.over, &title, &rows, None, (900, 560))?;
         std::fs::write(path, png).with_context(|| format!("{}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
