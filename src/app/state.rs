@@ -91,24 +91,24 @@ impl Twin {
         })
     }
 
-    /// Follow the INN's plan and classify `image`.
+    /// Follow the INN's plan and classify `input`, the INN's own input (the twin takes the same
+    /// input spec, checked when it is attached).
     fn update(
         &mut self,
         inn: &Model,
         plan: &Resolved,
-        image: &DynamicImage,
+        input: &ndarray::Array4<f32>,
     ) -> Result<(), EngineError> {
         let widths = crate::sweep::twin_widths(inn, plan, &self.model);
-        let mut twin_plan = self.model.default_plan();
-        twin_plan.resolution = plan.resolution;
         if widths != self.widths || self.engine.plan().resolution != plan.resolution {
             let pruned = crate::sweep::twin_at(&self.model, &widths)?;
+            let mut twin_plan = pruned.default_plan();
+            twin_plan.resolution = plan.resolution;
             let resolved = pruned.resolve(&twin_plan)?;
             self.engine = CpuEngine::new(&pruned, &resolved)?;
             self.pruned = pruned;
             self.widths = widths;
         }
-        let input = image_to_input(image, &self.pruned.doc.input, plan.resolution);
         let logits = self.engine.forward(&self.pruned, input.view())?;
         self.probs = softmax_rows(&logits).row(0).to_vec();
         Ok(())
@@ -339,7 +339,7 @@ impl State {
         self.logits = logits.row(0).to_vec();
         self.weight = self.read_selected_weight();
         if let Some(twin) = &mut self.twin {
-            twin.update(&self.model, &self.resolved, &self.image)?;
+            twin.update(&self.model, &self.resolved, &self.input)?;
         }
         self.update_ms = start.elapsed().as_secs_f32() * 1e3;
         self.error = None;
@@ -363,7 +363,7 @@ impl State {
             );
         }
         let mut twin = Twin::new(model)?;
-        twin.update(&self.model, &self.resolved, &self.image)?;
+        twin.update(&self.model, &self.resolved, &self.input)?;
         self.twin = Some(twin);
         Ok(())
     }
