@@ -99,3 +99,18 @@ fn a_tiny_inn_and_its_twin_learn_in_a_few_steps() {
         );
     }
 }
+
+/// The bundled demo INN and twin have exactly the architecture `innscope train` builds, so the
+/// commands in `assets/README.md` reproduce them.
+#[test]
+fn the_bundled_models_have_the_architecture_train_builds() {
+    for (bundled, continuous) in [(assets::demo_model(), true), (assets::demo_twin(), false)] {
+        let built = synthetic::fashion_cnn(1, [32, 64, 128], continuous, 0.5).expect("model");
+        assert_eq!(bundled.doc.params, built.doc.params);
+        assert_eq!(bundled.doc.graph, built.doc.graph);
+        assert_eq!(bundled.doc.groups, built.doc.groups);
+        for (name, t) in &built.tensors {
+            assert_eq!(bundled.tensors[name].shape(), t.shape(), "{name}");
+        }
+    }
+}

@@ -124,21 +124,9 @@ impl Builder {
         spatial: Option<usize>,
     ) -> String {
         let cout = self.size(g_out);
-        let in_axis = g_in.map_or(AxisKind::Discrete, |g| AxisKind::Channel { group: g });
-        let (hk, wk, ck) = match spatial {
-            Some(c) => (AxisKind::SpatialH, AxisKind::SpatialW, c),
-            None => (AxisKind::Discrete, AxisKind::Discrete, k),
-        };
-        #[expect(clippy::cast_precision_loss, reason = "channel counts are small")]
-        let quadrature = (g_in.is_some() && cin > 3).then(|| Quadrature {
-            dim: 1,
-            tau: (cin - 1) as f32 / 2.0,
-        });
-        let layout = ParamLayout {
-            shape: vec![cout, cin, k, k],
-            axes: vec![AxisKind::Channel { group: g_out }, in_axis, hk, wk],
-            quadrature,
-        };
+        let ck = spatial.unwrap_or(k);
+        let layout = self.conv_layout(g_in, cin, g_out, k, spatial.is_some());
+        let quadrature = layout.quadrature;
         #[expect(clippy::cast_precision_loss, reason = "fan-in is small")]
         let scale = (6.0 / (cin * k * k) as f32).sqrt()
             * if quadrature.is_some() {
@@ -179,6 +167,38 @@ impl Builder {
         )
     }
 
+    /// Layout of a `k`×`k` convolution weight `g_in → g_out` (`cin` input channels when the
+    /// input axis is discrete): continuous in both channel axes with TorchIntegral's quadrature,
+    /// and in space if `spatial`; all discrete in a discrete builder.
+    fn conv_layout(
+        &self,
+        g_in: Option<GroupId>,
+        cin: usize,
+        g_out: GroupId,
+        k: usize,
+        spatial: bool,
+    ) -> ParamLayout {
+        let shape = vec![self.size(g_out), cin, k, k];
+        if self.discrete {
+            return ParamLayout::discrete(shape);
+        }
+        let (hk, wk) = if spatial {
+            (AxisKind::SpatialH, AxisKind::SpatialW)
+        } else {
+            (AxisKind::Discrete, AxisKind::Discrete)
+        };
+        ParamLayout {
+            shape,
+            axes: vec![
+                AxisKind::Channel { group: g_out },
+                g_in.map_or(AxisKind::Discrete, |g| AxisKind::Channel { group: g }),
+                hk,
+                wk,
+            ],
+            quadrature: g_in.and_then(|_| Quadrature::torchintegral(cin)),
+        }
+    }
+
     /// A stride-1 convolution for training, Kaiming-uniform initialised for a ReLU: continuous
     /// in both channel axes and in space (`k` taps at native resolution, `k` control values per
     /// side) unless the builder is discrete.
@@ -192,25 +212,7 @@ impl Builder {
         k: usize,
     ) -> String {
         let cout = self.size(g_out);
-        let layout = if self.discrete {
-            ParamLayout::discrete(vec![cout, cin, k, k])
-        } else {
-            #[expect(clippy::cast_precision_loss, reason = "channel counts are small")]
-            let quadrature = (g_in.is_some() && cin > 3).then(|| Quadrature {
-                dim: 1,
-                tau: (cin - 1) as f32 / 2.0,
-            });
-            ParamLayout {
-                shape: vec![cout, cin, k, k],
-                axes: vec![
-                    AxisKind::Channel { group: g_out },
-                    g_in.map_or(AxisKind::Discrete, |g| AxisKind::Channel { group: g }),
-                    AxisKind::SpatialH,
-                    AxisKind::SpatialW,
-                ],
-                quadrature,
-            }
-        };
+        let layout = self.conv_layout(g_in, cin, g_out, k, true);
         #[expect(clippy::cast_precision_loss, reason = "fan-in is small")]
         let scale = (6.0 / (cin * k * k) as f32).sqrt();
         let c_out = self.control(g_out);
@@ -254,12 +256,10 @@ impl Builder {
         let layout = if self.discrete {
             ParamLayout::discrete(vec![classes, fin])
         } else {
-            #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
-            let tau = (fin - 1) as f32 / 2.0;
             ParamLayout {
                 shape: vec![classes, fin],
                 axes: vec![AxisKind::Discrete, AxisKind::Channel { group: g_in }],
-                quadrature: Some(Quadrature { dim: 1, tau }),
+                quadrature: Quadrature::torchintegral(fin),
             }
         };
         #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
