@@ -22,6 +22,12 @@ pub enum Over {
     Resolution,
 }
 
+/// Keep ratios a pruning sweep visits unless told otherwise.
+pub const KEEPS: [f64; 10] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1];
+
+/// Resolutions (pixels, square) a resolution sweep visits unless told otherwise.
+pub const RESOLUTIONS: [usize; 7] = [14, 20, 24, 28, 36, 42, 56];
+
 /// Which network a row belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Net {

@@ -20,11 +20,6 @@ use crate::sweep::{self, Net, Over, Progress, Row};
 /// Where the Debian package `dataset-fashion-mnist` puts the full data set.
 const FULL_DATA: &str = "/usr/share/datasets/fashion-mnist";
 
-/// Keep ratios of the pruning sweep.
-const KEEPS: [f64; 10] = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1];
-/// Resolutions of the resolution sweep.
-const RESOLUTIONS: [usize; 8] = [14, 16, 20, 24, 28, 36, 42, 56];
-
 /// A finished sweep.
 struct Done {
     rows: Vec<Row>,
@@ -93,13 +88,13 @@ impl SweepPanel {
             Over::Resolution => {
                 // The model's native resolution is always a point, so the curves meet the
                 // reference.
-                let mut res: Vec<usize> = RESOLUTIONS.to_vec();
+                let mut res: Vec<usize> = sweep::RESOLUTIONS.to_vec();
                 res.push(state.model.native()[0]);
                 res.sort_unstable();
                 res.dedup();
                 sweep::resolution_points(&state.plan, &res)
             }
-            Over::Partition => sweep::keep_points(&state.model, &state.plan, &KEEPS),
+            Over::Partition => sweep::keep_points(&state.model, &state.plan, &sweep::KEEPS),
         };
         let inn = state.model.clone();
         let twin = state.twin.as_ref().map(|t| t.model.clone());

@@ -31,14 +31,14 @@ pub struct SweepArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "1.0,0.9,0.8,0.7,0.6,0.5,0.4,0.3,0.2,0.1"
+        default_values_t = sweep::KEEPS
     )]
     pub keep_ratios: Vec<f64>,
     /// Explicit size configurations instead of keep ratios, each `G=N,G=N` (repeatable).
     #[arg(long = "config", value_name = "G=N,...")]
     pub configs: Vec<String>,
     /// Resolutions for `--over resolution`.
-    #[arg(long, value_delimiter = ',', default_value = "14,20,24,28,36,42,56")]
+    #[arg(long, value_delimiter = ',', default_values_t = sweep::RESOLUTIONS)]
     pub resolutions: Vec<usize>,
     /// Sizes, partition kind and engine for every point (`--keep`/`--sizes` fix the sizes
     /// of a resolution sweep).
