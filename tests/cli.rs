@@ -219,4 +219,14 @@ fn train_writes_a_model_with_provenance_and_resumes() {
     assert!(err.contains("resuming"), "{err}");
     let model = innscope::model::native::read(&out_path).expect("opens");
     assert_eq!(model.doc.provenance["epochs_done"], 2);
+    // Both commands are kept, oldest first, so the run can be reproduced.
+    let history: Vec<&str> = model.doc.provenance["history"]
+        .as_array()
+        .expect("a history")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let spelled = |a: &[String]| format!("innscope {}", a.join(" "));
+    assert_eq!(history, [spelled(&first), spelled(&resume)]);
+    assert_eq!(model.doc.provenance["command"], spelled(&resume).as_str());
 }

@@ -62,32 +62,42 @@ pub struct TrainArgs {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Continue the run saved in `--output` (from its last finished epoch) up to `--epochs`.
+    /// With more `--epochs` than the saved run had, the cosine schedule is laid over the new
+    /// total, so the learning rate rises again where the run goes on (a warm restart).
     #[arg(long)]
     pub resume: bool,
 }
 
 /// What a finished epoch leaves in the file's provenance.
-fn provenance(
-    args: &TrainArgs,
-    config: &TrainConfig,
+/// Where a run stands after an epoch.
+struct Finished<'a> {
+    /// The commands that made the file, oldest first (more than one after `--resume`).
+    history: &'a [String],
     images: usize,
-    done: usize,
+    epochs_done: usize,
     seconds: f64,
     images_per_s: f64,
     subset_accuracy: f64,
-) -> serde_json::Value {
-    // The program as users call it, not the path it was started from.
-    let command: Vec<String> = std::iter::once("innscope".to_string())
-        .chain(std::env::args().skip(1))
-        .collect();
+}
+
+fn provenance(args: &TrainArgs, config: &TrainConfig, run: &Finished<'_>) -> serde_json::Value {
+    let Finished {
+        history,
+        images,
+        epochs_done,
+        seconds,
+        images_per_s,
+        subset_accuracy,
+    } = *run;
     serde_json::json!({
         "tool": format!("innscope {} train", env!("CARGO_PKG_VERSION")),
-        "command": command.join(" "),
+        "command": history.last().cloned().unwrap_or_default(),
+        "history": history,
         "kind": if args.twin { "discrete twin" } else { "INN" },
         "data": format!("Fashion-MNIST train split, {}", args.data.display()),
         "train_images": images,
         "seed": config.seed,
-        "epochs_done": done,
+        "epochs_done": epochs_done,
         "epochs": config.epochs,
         "batch": config.batch,
         "lr": config.lr,
@@ -103,6 +113,32 @@ fn provenance(
         "images_per_s": (images_per_s * 10.0).round() / 10.0,
         "eval_subset_accuracy": subset_accuracy,
     })
+}
+
+/// This process's command line, as users call it (not the path it was started from).
+fn this_command() -> String {
+    std::iter::once("innscope".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The commands that produced a saved run, oldest first: its `history`, or for files written
+/// before there was one, its `command`.
+fn earlier_commands(model: &Model) -> Vec<String> {
+    let p = &model.doc.provenance;
+    match p.get("history").and_then(serde_json::Value::as_array) {
+        Some(list) => list
+            .iter()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect(),
+        None => p
+            .get("command")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// Epochs already done and seconds spent, from a saved run.
@@ -173,10 +209,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "{e}\n(install the Debian package dataset-fashion-mnist, or pass --data DIR)"
         )
     })?;
+    let mut history = Vec::new();
     let (model, mut done, mut seconds) = if args.resume {
         let model = native::read(&args.output)
             .with_context(|| format!("--resume: reading {}", args.output.display()))?;
         let (done, secs) = resumed(&model);
+        history = earlier_commands(&model);
         eprintln!(
             "resuming {} after epoch {done} of {}",
             args.output.display(),
@@ -194,6 +232,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("nothing to do: {done} epochs already done");
         return Ok(());
     }
+    history.push(this_command());
     let params: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
     eprintln!(
         "training {} ({params} trainable values) on {} images of {}, {} epochs, batch {}, resolutions {:?}",
@@ -247,7 +286,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let ips = last.as_ref().map_or(0.0, |p| f64::from(p.images_per_s));
         let mut model = snapshot;
         let images = config.limit.map_or(data.len(), |l| l.min(data.len()));
-        model.doc.provenance = provenance(args, &config, images, done, seconds, ips, acc);
+        let run = Finished {
+            history: &history,
+            images,
+            epochs_done: done,
+            seconds,
+            images_per_s: ips,
+            subset_accuracy: acc,
+        };
+        model.doc.provenance = provenance(args, &config, &run);
         save(&model, &args.output)?;
         if let Some(p) = last {
             eprintln!(
