@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use innscope::data::assets;
 use innscope::data::idx::Dataset;
 use innscope::engine::cpu::CpuEngine;
-use innscope::model::{Model, native, synthetic};
+use innscope::model::{Model, native, regrid, synthetic};
 use innscope::train::{TrainConfig, Trainer};
 
 /// Arguments of `innscope train`.
@@ -30,9 +30,11 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',', default_value = "32,64,96")]
     pub widths: Vec<usize>,
     /// Control values along each channel axis, as a fraction of its width (INN only): the
-    /// network can be pruned down to this fraction without aliasing its weights.
-    #[arg(long, default_value_t = 0.5)]
-    pub control_ratio: f64,
+    /// network can be pruned down to this fraction without aliasing its weights. 0.5 for a new
+    /// run; with `--resume`, the saved grids are resampled to it (finer grids, more freedom),
+    /// and kept as they are when it is not given.
+    #[arg(long)]
+    pub control_ratio: Option<f64>,
     /// Passes over the training set.
     #[arg(long, default_value_t = 8)]
     pub epochs: usize,
@@ -80,7 +82,12 @@ struct Finished<'a> {
     subset_accuracy: f64,
 }
 
-fn provenance(args: &TrainArgs, config: &TrainConfig, run: &Finished<'_>) -> serde_json::Value {
+fn provenance(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    control_ratio: f64,
+    run: &Finished<'_>,
+) -> serde_json::Value {
     let Finished {
         history,
         images,
@@ -105,7 +112,7 @@ fn provenance(args: &TrainArgs, config: &TrainConfig, run: &Finished<'_>) -> ser
         "optimizer": "AdamW, cosine learning-rate decay",
         "resolutions": config.resolutions,
         "min_keep": config.min_keep,
-        "control_ratio": if args.twin { 1.0 } else { args.control_ratio },
+        "control_ratio": control_ratio,
         "widths": args.widths,
         "full_width_prob": config.full_width_prob,
         "flip": config.flip,
@@ -220,10 +227,39 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             args.output.display(),
             config.epochs
         );
+        let model = match args.control_ratio {
+            Some(ratio) if !args.twin => {
+                let finer = regrid::regrid(&model, ratio)
+                    .with_context(|| format!("--control-ratio {ratio}"))?;
+                let before = regrid::control_ratio(&model);
+                if (before - regrid::control_ratio(&finer)).abs() > 1e-9 {
+                    eprintln!(
+                        "control grids resampled from {before:.2} to {ratio} of each width ({} -> {} values)",
+                        model
+                            .tensors
+                            .values()
+                            .map(ndarray::ArrayBase::len)
+                            .sum::<usize>(),
+                        finer
+                            .tensors
+                            .values()
+                            .map(ndarray::ArrayBase::len)
+                            .sum::<usize>(),
+                    );
+                }
+                finer
+            }
+            _ => model,
+        };
         (model, done, secs)
     } else {
         (
-            synthetic::fashion_cnn(args.seed, [w0, w1, w2], !args.twin, args.control_ratio)?,
+            synthetic::fashion_cnn(
+                args.seed,
+                [w0, w1, w2],
+                !args.twin,
+                args.control_ratio.unwrap_or(0.5),
+            )?,
             0,
             0.0,
         )
@@ -233,6 +269,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     history.push(this_command());
+    let control_ratio = if args.twin {
+        1.0
+    } else {
+        regrid::control_ratio(&model)
+    };
     let params: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
     eprintln!(
         "training {} ({params} trainable values) on {} images of {}, {} epochs, batch {}, resolutions {:?}",
@@ -294,7 +335,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             images_per_s: ips,
             subset_accuracy: acc,
         };
-        model.doc.provenance = provenance(args, &config, &run);
+        model.doc.provenance = provenance(args, &config, control_ratio, &run);
         save(&model, &args.output)?;
         if let Some(p) = last {
             eprintln!(

@@ -11,6 +11,7 @@ pub mod graph;
 pub mod native;
 pub mod pickle;
 pub mod prune;
+pub mod regrid;
 pub mod st;
 pub mod synthetic;
 pub mod torchintegral;
