@@ -314,3 +314,38 @@ fn june_2023_key_layout_imports_the_same_model() {
     assert_eq!(june.tensors, old.tensors);
     assert_eq!(june.doc.params, old.doc.params);
 }
+
+/// `train --resume` with a control ratio outside (0, 1] stops with an error before touching
+/// the saved run.
+#[test]
+fn a_bad_control_ratio_on_resume_leaves_the_saved_run_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
+    for (from, to) in [
+        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
+        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    ] {
+        std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
+    }
+    let saved = dir.path().join("run.inn.safetensors");
+    std::fs::write(&saved, assets::DEMO_MODEL).expect("write");
+    for ratio in ["1.5", "0", "-1"] {
+        let out = Command::new(common::bin())
+            .args(["train", "--resume", "--epochs", "100"])
+            .arg(format!("--control-ratio={ratio}"))
+            .arg("--data")
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&saved)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "ratio {ratio} accepted");
+        assert!(err.contains("control ratio"), "{ratio}: {err}");
+        assert_eq!(
+            std::fs::read(&saved).expect("read"),
+            assets::DEMO_MODEL,
+            "ratio {ratio} changed the file"
+        );
+    }
+}
