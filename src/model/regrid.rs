@@ -14,7 +14,8 @@ use crate::inn::basis::Basis;
 use crate::inn::discretize::{AxisKind, apply_along};
 use crate::inn::partition::linspace;
 
-/// Control values a group of `size` channels gets at `ratio` (at least 2, as the builder does).
+/// Control values a group of `size` channels gets at `ratio`: `size · ratio` rounded, at least
+/// 2 (a cubic needs two) and at most `size` (or 2).
 #[must_use]
 pub fn control_count(size: usize, ratio: f64) -> usize {
     #[expect(
@@ -24,7 +25,7 @@ pub fn control_count(size: usize, ratio: f64) -> usize {
         reason = "sizes are small and the ratio is checked positive"
     )]
     let n = (size as f64 * ratio).round() as usize;
-    n.max(2)
+    n.clamp(2, size.max(2))
 }
 
 /// `model` with every continuous channel axis of every group resampled to

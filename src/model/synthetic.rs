@@ -49,14 +49,7 @@ impl Builder {
         if self.discrete {
             return self.size(g);
         }
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "channel counts are small"
-        )]
-        let c = (self.size(g) as f64 * self.control_ratio).round() as usize;
-        c.clamp(2, self.size(g))
+        super::regrid::control_count(self.size(g), self.control_ratio)
     }
 
     fn group(&mut self, size: usize, label: &str) -> GroupId {
