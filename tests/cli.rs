@@ -229,4 +229,7 @@ fn train_writes_a_model_with_provenance_and_resumes() {
     let spelled = |a: &[String]| format!("innscope {}", a.join(" "));
     assert_eq!(history, [spelled(&first), spelled(&resume)]);
     assert_eq!(model.doc.provenance["command"], spelled(&resume).as_str());
+    // No --control-ratio on either run: the default grids (half of each width), kept.
+    assert_eq!(model.doc.provenance["control_ratio"], 0.5);
+    assert_eq!(model.tensors["conv1.weight"].shape()[0], 2);
 }

@@ -70,6 +70,9 @@ pub struct TrainArgs {
     pub resume: bool,
 }
 
+/// Control values per channel axis of a new INN, as a fraction of the width.
+const DEFAULT_CONTROL_RATIO: f64 = 0.5;
+
 /// What a finished epoch leaves in the file's provenance.
 /// Where a run stands after an epoch.
 struct Finished<'a> {
@@ -258,7 +261,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 args.seed,
                 [w0, w1, w2],
                 !args.twin,
-                args.control_ratio.unwrap_or(0.5),
+                args.control_ratio.unwrap_or(DEFAULT_CONTROL_RATIO),
             )?,
             0,
             0.0,
@@ -269,10 +272,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     history.push(this_command());
+    // The ratio asked for; on a plain resume the saved run's (or, for files without it, the
+    // one its grids show).
     let control_ratio = if args.twin {
         1.0
+    } else if let Some(r) = args.control_ratio {
+        r
+    } else if args.resume {
+        model
+            .doc
+            .provenance
+            .get("control_ratio")
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or_else(|| regrid::control_ratio(&model))
     } else {
-        regrid::control_ratio(&model)
+        DEFAULT_CONTROL_RATIO
     };
     let params: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
     eprintln!(
