@@ -73,7 +73,6 @@ pub struct TrainArgs {
 /// Control values per channel axis of a new INN, as a fraction of the width.
 const DEFAULT_CONTROL_RATIO: f64 = 0.5;
 
-/// What a finished epoch leaves in the file's provenance.
 /// Where a run stands after an epoch.
 struct Finished<'a> {
     /// The commands that made the file, oldest first (more than one after `--resume`).
@@ -85,6 +84,7 @@ struct Finished<'a> {
     subset_accuracy: f64,
 }
 
+/// What a finished epoch leaves in the file's provenance.
 fn provenance(
     args: &TrainArgs,
     config: &TrainConfig,
@@ -123,6 +123,11 @@ fn provenance(
         "images_per_s": (images_per_s * 10.0).round() / 10.0,
         "eval_subset_accuracy": subset_accuracy,
     })
+}
+
+/// Values training adjusts: every λ and every discrete tensor.
+fn trainable_values(model: &Model) -> usize {
+    model.tensors.values().map(ndarray::ArrayBase::len).sum()
 }
 
 /// This process's command line, as users call it (not the path it was started from).
@@ -238,16 +243,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 if (before - regrid::control_ratio(&finer)).abs() > 1e-9 {
                     eprintln!(
                         "control grids resampled from {before:.2} to {ratio} of each width ({} -> {} values)",
-                        model
-                            .tensors
-                            .values()
-                            .map(ndarray::ArrayBase::len)
-                            .sum::<usize>(),
-                        finer
-                            .tensors
-                            .values()
-                            .map(ndarray::ArrayBase::len)
-                            .sum::<usize>(),
+                        trainable_values(&model),
+                        trainable_values(&finer),
                     );
                 }
                 finer
@@ -288,7 +285,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         DEFAULT_CONTROL_RATIO
     };
-    let params: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
+    let params = trainable_values(&model);
     eprintln!(
         "training {} ({params} trainable values) on {} images of {}, {} epochs, batch {}, resolutions {:?}",
         model.doc.name,
