@@ -395,18 +395,19 @@ pub fn spatial_demo(seed: u64) -> Result<Model, ModelError> {
     );
     let x = b.node(&[&x], Op::GlobalAvgPool);
     b.linear(&x, "fc", g1, 10);
-    b.finish(
-        "spatial demo (random)",
-        InputSpec {
-            channels: 1,
-            height: 28,
-            width: 28,
-            mean: vec![0.5],
-            std: vec![0.5],
-            max_value: 255.0,
-        },
-        10,
-    )
+    b.finish("spatial demo (random)", grey_28(0.5, 0.5), 10)
+}
+
+/// A 28x28 greyscale 8-bit input normalised by `mean` and `std`.
+fn grey_28(mean: f32, std: f32) -> InputSpec {
+    InputSpec {
+        channels: 1,
+        height: 28,
+        width: 28,
+        mean: vec![mean],
+        std: vec![std],
+        max_value: 255.0,
+    }
 }
 
 /// A ResNet-18-shaped INN (BasicBlocks [2, 2, 2, 2], widths 64–512, 1 000 classes, 224x224
@@ -570,18 +571,7 @@ pub fn fashion_cnn(
     } else {
         "Fashion-MNIST discrete twin"
     };
-    let mut model = b.finish(
-        name,
-        InputSpec {
-            channels: 1,
-            height: 28,
-            width: 28,
-            mean: vec![0.286],
-            std: vec![0.353],
-            max_value: 255.0,
-        },
-        10,
-    )?;
+    let mut model = b.finish(name, grey_28(0.286, 0.353), 10)?;
     model.doc.classes = FASHION_CLASSES.iter().map(|c| (*c).to_string()).collect();
     Ok(model)
 }
