@@ -10,8 +10,8 @@ use crate::data::idx::Dataset;
 use crate::engine::{Engine, EngineChoice, EngineError};
 use crate::eval::{Score, score};
 use crate::inn::{AxisKind, Plan, Resolved};
-use crate::model::prune::{conv_widths, l1_prune};
-use crate::model::{Model, ModelError, Op};
+use crate::model::prune::{l1_prune, layer_widths, prunable_layers};
+use crate::model::{Model, ModelError};
 
 /// What a sweep varies (also the command line's `--over`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -130,18 +130,13 @@ pub struct Progress {
     pub current: String,
 }
 
-/// The widths the twin's convolutions get to match `inn` under `plan`: a twin convolution whose
-/// weight has the same name as an INN weight continuous in output channels takes that group's
-/// partition size; others stay whole. Same widths, same parameter count.
+/// The widths the twin's [prunable layers](prunable_layers) get to match `inn` under `plan`: a
+/// twin layer whose weight has the same name as an INN weight continuous in output channels
+/// takes that group's partition size; others stay whole. Same widths, same parameter count.
 #[must_use]
 pub fn twin_widths(inn: &Model, plan: &Resolved, twin: &Model) -> Vec<usize> {
-    twin.doc
-        .graph
-        .iter()
-        .filter_map(|n| match &n.op {
-            Op::Conv2d { weight, .. } => Some(weight),
-            _ => None,
-        })
+    prunable_layers(twin)
+        .into_iter()
         .map(|weight| {
             let full = twin.param(weight).map_or(0, |p| p.layout.shape[0]);
             match inn.param(weight).map(|p| p.layout.axes[0]) {
@@ -160,7 +155,7 @@ pub fn twin_widths(inn: &Model, plan: &Resolved, twin: &Model) -> Vec<usize> {
 /// # Errors
 /// See [`l1_prune`].
 pub fn twin_at(twin: &Model, widths: &[usize]) -> Result<Model, ModelError> {
-    if widths == conv_widths(twin) {
+    if widths == layer_widths(twin) {
         return Ok(twin.clone());
     }
     l1_prune(twin, widths)
@@ -248,7 +243,7 @@ pub fn run(
             label: point.label.clone(),
             x: point.x,
             resolution: twin_plan.resolution[0],
-            sizes: conv_widths(&pruned)
+            sizes: layer_widths(&pruned)
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()

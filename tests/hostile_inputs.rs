@@ -349,3 +349,41 @@ fn a_bad_control_ratio_on_resume_leaves_the_saved_run_alone() {
         );
     }
 }
+
+/// `train --init` from a file that is not a model, or whose parameters fit nothing in the new
+/// network, stops with an error and writes no output.
+#[test]
+fn a_warm_start_from_a_file_that_does_not_fit_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
+    for (from, to) in [
+        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
+        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    ] {
+        std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
+    }
+    let garbage = dir.path().join("garbage.inn.safetensors");
+    std::fs::write(&garbage, b"not a model").expect("write");
+    let demo = dir.path().join("demo.inn.safetensors");
+    std::fs::write(&demo, assets::DEMO_MODEL).expect("write");
+    let out_path = dir.path().join("new.inn.safetensors");
+    // The demo's widths are 32,64,128: at 5,6,7 nothing has the same shape.
+    for (init, needle) in [(&garbage, "--init: reading"), (&demo, "no parameter")] {
+        let out = Command::new(common::bin())
+            .args([
+                "train", "--epochs", "1", "--limit", "64", "--widths", "5,6,7",
+            ])
+            .arg("--init")
+            .arg(init)
+            .arg("--data")
+            .arg(dir.path())
+            .arg("-o")
+            .arg(&out_path)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{} accepted", init.display());
+        assert!(err.contains(needle), "{err}");
+        assert!(!out_path.exists(), "{} left an output", init.display());
+    }
+}

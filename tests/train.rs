@@ -7,12 +7,12 @@ use innscope::data::assets;
 use innscope::data::input::grey_batch;
 use innscope::inn::{PartitionKind, Plan};
 use innscope::model::synthetic;
-use innscope::train::{TrainConfig, Trainer, discretize_tensor};
+use innscope::train::{TrainConfig, Trainer, copy_matching, deepen_head, discretize_tensor};
 use rand::SeedableRng;
 
 #[test]
 fn differentiable_discretization_equals_the_engines() {
-    let model = synthetic::fashion_cnn(3, [6, 10, 12], true, 0.5).expect("model");
+    let model = synthetic::fashion_cnn(3, [6, 10, 12], None, true, 0.5).expect("model");
     for (sizes, res) in [
         (vec![6, 10, 12], 28),
         (vec![3, 7, 5], 20),
@@ -66,7 +66,7 @@ fn a_tiny_inn_and_its_twin_learn_in_a_few_steps() {
     let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
     let labels = Tensor::new(labels.as_slice(), &Device::Cpu).expect("labels");
     for continuous in [true, false] {
-        let model = synthetic::fashion_cnn(5, [6, 8, 10], continuous, 0.5).expect("model");
+        let model = synthetic::fashion_cnn(5, [6, 8, 10], Some(8), continuous, 0.5).expect("model");
         let config = TrainConfig {
             lr: 3e-3,
             resolutions: if continuous {
@@ -110,7 +110,8 @@ fn the_bundled_models_have_the_architecture_train_builds() {
         (assets::demo_model(), true, 0.75),
         (assets::demo_twin(), false, 1.0),
     ] {
-        let built = synthetic::fashion_cnn(1, [32, 64, 128], continuous, ratio).expect("model");
+        let built =
+            synthetic::fashion_cnn(1, [32, 64, 128], None, continuous, ratio).expect("model");
         assert_eq!(bundled.doc.params, built.doc.params);
         assert_eq!(bundled.doc.graph, built.doc.graph);
         assert_eq!(bundled.doc.groups, built.doc.groups);
@@ -118,4 +119,88 @@ fn the_bundled_models_have_the_architecture_train_builds() {
             assert_eq!(bundled.tensors[name].shape(), t.shape(), "{name}");
         }
     }
+}
+
+/// Logits of `model` at full width and native resolution for eight subset images.
+fn subset_logits(model: &innscope::model::Model) -> ndarray::Array2<f32> {
+    let data = assets::eval_subset().expect("subset");
+    let imgs: Vec<&[u8]> = (0..8).map(|i| data.images.image(i * 97)).collect();
+    let x = grey_batch(&imgs, 28, 28, &model.doc.input, [28, 28]);
+    let plan = model.resolve(&model.default_plan()).expect("plan");
+    let engine = innscope::engine::cpu::CpuEngine::new(model, &plan).expect("engine");
+    engine.forward(model, x.view()).expect("forward")
+}
+
+/// `--init`: the matching parameters are copied, and a head that gained a hidden layer starts
+/// as the identity followed by the old classifier, so a deepened discrete network computes
+/// exactly what the one it came from did (the pooled features are non-negative, ReLU passes
+/// them).
+#[test]
+fn a_warm_start_copies_what_matches_and_a_deepened_head_starts_as_the_old_one() {
+    let from = synthetic::fashion_cnn(5, [6, 8, 10], None, false, 1.0).expect("model");
+
+    let mut other = synthetic::fashion_cnn(6, [6, 8, 12], None, false, 1.0).expect("model");
+    let copied = copy_matching(&mut other, &from);
+    // conv3 and fc read or write the 12 channels of the last group: only their bias over the
+    // 10 classes still fits.
+    assert_eq!(
+        copied,
+        [
+            "conv1.weight",
+            "conv1.bias",
+            "conv2.weight",
+            "conv2.bias",
+            "fc.bias"
+        ]
+    );
+    assert_eq!(other.tensors["conv2.weight"], from.tensors["conv2.weight"]);
+    assert_ne!(
+        other.tensors["conv3.bias"].shape(),
+        from.tensors["conv3.bias"].shape()
+    );
+
+    let mut deeper = synthetic::fashion_cnn(6, [6, 8, 10], Some(10), false, 1.0).expect("model");
+    assert_eq!(
+        copy_matching(&mut deeper, &from).len(),
+        6,
+        "the convolutions"
+    );
+    let set = deepen_head(&mut deeper, &from).expect("deepen");
+    assert_eq!(set, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
+    let (a, b) = (subset_logits(&from), subset_logits(&deeper));
+    let diff = (&a - &b).iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+    assert!(diff < 1e-5, "{diff}");
+
+    // Continuous, control grid as fine as the partition (ratio 1): the discretized fc1 is
+    // diagonal (cubic interpolation is exact at its nodes), its diagonal the trapezoid weights
+    // times τ — 1/2 at both ends, 1 inside — scaled so that the rows sum to 1 on average.
+    let from = synthetic::fashion_cnn(5, [6, 8, 10], None, true, 1.0).expect("model");
+    let mut deeper = synthetic::fashion_cnn(6, [6, 8, 10], Some(10), true, 1.0).expect("model");
+    copy_matching(&mut deeper, &from);
+    assert_eq!(deepen_head(&mut deeper, &from).expect("deepen").len(), 4);
+    let plan = deeper.resolve(&deeper.default_plan()).expect("plan");
+    let w = deeper
+        .discretize(&plan)
+        .expect("discretize")
+        .remove("fc1.weight")
+        .expect("fc1");
+    let mean = (8.0 + 2.0 * 0.5) / 10.0;
+    for i in 0..10 {
+        for j in 0..10 {
+            let want = match (i == j, i) {
+                (false, _) => 0.0,
+                (true, 0 | 9) => 0.5 / mean,
+                (true, _) => 1.0 / mean,
+            };
+            assert!(
+                (w[[i, j]] - want).abs() < 1e-5,
+                "fc1[{i}, {j}] = {}",
+                w[[i, j]]
+            );
+        }
+    }
+
+    // Nothing to deepen without a hidden layer.
+    let mut flat = synthetic::fashion_cnn(6, [6, 8, 10], None, true, 1.0).expect("model");
+    assert!(deepen_head(&mut flat, &from).expect("deepen").is_empty());
 }

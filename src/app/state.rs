@@ -83,7 +83,7 @@ impl Twin {
         let plan = model.resolve(&model.default_plan())?;
         let engine = CpuEngine::new(&model, &plan)?;
         Ok(Self {
-            widths: crate::model::prune::conv_widths(&model),
+            widths: crate::model::prune::layer_widths(&model),
             pruned: model.clone(),
             model,
             engine,

@@ -29,6 +29,15 @@ pub struct TrainArgs {
     /// Channels of the three convolutions.
     #[arg(long, value_delimiter = ',', default_value = "32,64,96")]
     pub widths: Vec<usize>,
+    /// Units of a hidden fully connected layer between the pooled features and the classes
+    /// (continuous in both axes for the INN); none by default.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Start a new run from a trained one: every parameter of FILE with the same name and
+    /// shape here (e.g. the convolutions, under another head) is copied in, the rest is freshly
+    /// initialised. The file's provenance is kept in the new one's.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     /// Control values along each channel axis, as a fraction of its width (INN only): the
     /// network can be pruned down to this fraction without aliasing its weights. 0.5 for a new
     /// run; with `--resume`, the saved grids are resampled to it (finer grids, more freedom),
@@ -82,6 +91,10 @@ struct Finished<'a> {
     seconds: f64,
     images_per_s: f64,
     subset_accuracy: f64,
+    /// Units of the hidden layer, if the model has one.
+    hidden: Option<usize>,
+    /// Where a warm-started run came from (`null` otherwise).
+    init: &'a serde_json::Value,
 }
 
 /// What a finished epoch leaves in the file's provenance.
@@ -98,6 +111,8 @@ fn provenance(
         seconds,
         images_per_s,
         subset_accuracy,
+        hidden,
+        init,
     } = *run;
     serde_json::json!({
         "tool": format!("innscope {} train", env!("CARGO_PKG_VERSION")),
@@ -117,6 +132,8 @@ fn provenance(
         "min_keep": config.min_keep,
         "control_ratio": control_ratio,
         "widths": args.widths,
+        "hidden": hidden,
+        "init": init,
         "full_width_prob": config.full_width_prob,
         "flip": config.flip,
         "train_seconds": seconds.round(),
@@ -188,6 +205,57 @@ fn subset_accuracy(model: &Model) -> anyhow::Result<f64> {
     Ok(score.map_or(0.0, innscope::eval::Score::accuracy))
 }
 
+/// Copy the matching parameters of the run in `path` into `model` (see
+/// [`innscope::train::copy_matching`]); returns the record the new run's provenance keeps.
+fn warm_start(model: &mut Model, path: &Path) -> anyhow::Result<serde_json::Value> {
+    let from = native::read(path).with_context(|| format!("--init: reading {}", path.display()))?;
+    let mut copied = innscope::train::copy_matching(model, &from);
+    let deepened = innscope::train::deepen_head(model, &from)?;
+    if !deepened.is_empty() {
+        eprintln!(
+            "the head gained a hidden layer: fc1 starts as the identity, fc2 as the classifier of {}",
+            path.display()
+        );
+    }
+    let hidden_start = (!deepened.is_empty()).then_some("fc1 = identity, fc2 = fc (Net2Net)");
+    copied.extend(deepened);
+    // A bias over the classes fits any run; a warm start needs at least one weight.
+    if !copied.iter().any(|n| model.tensors[n].ndim() > 1) {
+        bail!(
+            "--init: no parameter of {} matches this network in name and shape (check --widths, --control-ratio, --twin)",
+            path.display()
+        );
+    }
+    let fresh: Vec<&str> = model
+        .doc
+        .params
+        .iter()
+        .map(|p| p.name.as_str())
+        .filter(|n| !copied.iter().any(|c| c == n))
+        .collect();
+    eprintln!(
+        "warm start from {}: copied {}; freshly initialised {}",
+        path.display(),
+        copied.join(", "),
+        if fresh.is_empty() {
+            "nothing".to_string()
+        } else {
+            fresh.join(", ")
+        }
+    );
+    Ok(serde_json::json!({
+        "from": path.display().to_string(),
+        "copied": copied,
+        "hidden_layer_start": hidden_start,
+        "provenance": from.doc.provenance,
+    }))
+}
+
+/// Units of the hidden fully connected layer of a [`synthetic::fashion_cnn`], if it has one.
+fn hidden_units(model: &Model) -> Option<usize> {
+    model.param("fc1.weight").map(|p| p.layout.shape[0])
+}
+
 fn save(model: &Model, path: &Path) -> anyhow::Result<()> {
     native::write(model, path).with_context(|| format!("writing {}", path.display()))
 }
@@ -225,11 +293,18 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         )
     })?;
     let mut history = Vec::new();
+    let mut init = serde_json::Value::Null;
     let (model, mut done, mut seconds) = if args.resume {
         let model = native::read(&args.output)
             .with_context(|| format!("--resume: reading {}", args.output.display()))?;
         let (done, secs) = resumed(&model);
         history = earlier_commands(&model);
+        init = model
+            .doc
+            .provenance
+            .get("init")
+            .cloned()
+            .unwrap_or_default();
         eprintln!(
             "resuming {} after epoch {done} of {}",
             args.output.display(),
@@ -253,16 +328,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         };
         (model, done, secs)
     } else {
-        (
-            synthetic::fashion_cnn(
-                args.seed,
-                [w0, w1, w2],
-                !args.twin,
-                args.control_ratio.unwrap_or(DEFAULT_CONTROL_RATIO),
-            )?,
-            0,
-            0.0,
-        )
+        let mut model = synthetic::fashion_cnn(
+            args.seed,
+            [w0, w1, w2],
+            args.hidden,
+            !args.twin,
+            args.control_ratio.unwrap_or(DEFAULT_CONTROL_RATIO),
+        )?;
+        if let Some(path) = &args.init {
+            init = warm_start(&mut model, path)?;
+        }
+        (model, 0, 0.0)
     };
     if done >= config.epochs {
         eprintln!("nothing to do: {done} epochs already done");
@@ -339,6 +415,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let mut model = snapshot;
         let images = config.limit.map_or(data.len(), |l| l.min(data.len()));
         let run = Finished {
+            hidden: hidden_units(&model),
+            init: &init,
             history: &history,
             images,
             epochs_done: done,

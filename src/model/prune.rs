@@ -1,9 +1,11 @@
 //! Conventional L1-norm filter pruning of a discrete network (Li et al., "Pruning Filters for
 //! Efficient ConvNets", ICLR 2017): the contrast to pruning an INN by partition size.
 //!
-//! Each convolution keeps the output channels whose filters have the largest L1 norm; the
-//! layers that read those channels (the next convolution's input axis, a BatchNorm, the
-//! classifier's input features) drop the same channels. Nothing is retrained.
+//! Each convolution (and each hidden fully connected layer, whose rows are its filters) keeps
+//! the output channels whose filters have the largest L1 norm; the layers that read those
+//! channels (the next convolution's input axis, a BatchNorm, the next fully connected layer's
+//! input features) drop the same channels. The classifier's outputs stay. Nothing is
+//! retrained.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,29 +32,43 @@ pub fn strongest_filters(weight: &ArrayD<f32>, keep: usize) -> Vec<usize> {
     order
 }
 
-/// `model` with its convolutions pruned to `widths` output channels (one entry per
-/// convolution, in graph order; a width at or above a layer's size keeps it whole).
+/// The weights of the layers L1 pruning narrows, in graph order: every convolution, and every
+/// fully connected layer but the one that produces the model's output.
+#[must_use]
+pub fn prunable_layers(model: &Model) -> Vec<&str> {
+    let output = model.output_name();
+    model
+        .doc
+        .graph
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv2d { weight, .. } => Some(weight.as_str()),
+            Op::Linear { weight, .. } if n.out != output => Some(weight.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `model` with its [prunable layers](prunable_layers) pruned to `widths` output channels (one
+/// entry per layer, in graph order; a width at or above a layer's size keeps it whole).
 ///
 /// # Errors
 /// A model with continuous parameters (prune those by partition size), a residual `add`
 /// (channels would have to agree across branches), a width of 0, or a count of widths that
-/// does not match the convolutions.
+/// does not match the prunable layers.
 pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
     if model.doc.params.iter().any(|p| p.layout.is_continuous()) {
         return Err(ModelError::invalid(
             "L1 filter pruning is for discrete networks; an INN is pruned by partition size",
         ));
     }
-    let convs = model
-        .doc
-        .graph
-        .iter()
-        .filter(|n| matches!(n.op, Op::Conv2d { .. }))
-        .count();
-    if widths.len() != convs {
+    let layers = prunable_layers(model);
+    if widths.len() != layers.len() {
         return Err(ModelError::invalid(format!(
-            "{} widths for {convs} convolutions",
-            widths.len()
+            "{} widths for {} prunable layers ({})",
+            widths.len(),
+            layers.len(),
+            layers.join(", ")
         )));
     }
     if widths.contains(&0) {
@@ -61,23 +77,6 @@ pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
     let mut tensors = model.tensors.clone();
     let mut kept: HashMap<&str, Kept> = HashMap::new();
     let mut next_width = widths.iter();
-    let select = |t: &mut BTreeMap<String, ArrayD<f32>>,
-                  name: &str,
-                  axis: usize,
-                  idx: &[usize]|
-     -> Result<(), ModelError> {
-        let a = t
-            .get(name)
-            .ok_or_else(|| ModelError::invalid(format!("no tensor {name}")))?;
-        if a.ndim() <= axis || idx.iter().any(|&i| i >= a.shape()[axis]) {
-            return Err(ModelError::invalid(format!(
-                "{name}: cannot keep channels {idx:?} of axis {axis}"
-            )));
-        }
-        let sliced = a.select(Axis(axis), idx);
-        t.insert(name.to_string(), sliced);
-        Ok(())
-    };
     for node in &model.doc.graph {
         let input: Kept = node
             .inputs
@@ -99,18 +98,8 @@ pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
                 if let Some(idx) = &input {
                     select(&mut tensors, weight, 1, idx)?;
                 }
-                let w = &tensors[weight];
                 let width = *next_width.next().unwrap_or(&usize::MAX);
-                if width >= w.shape()[0] {
-                    None
-                } else {
-                    let idx = strongest_filters(w, width);
-                    select(&mut tensors, weight, 0, &idx)?;
-                    if let Some(b) = bias {
-                        select(&mut tensors, b, 0, &idx)?;
-                    }
-                    Some(idx)
-                }
+                keep_strongest(&mut tensors, weight, bias.as_deref(), width)?
             }
             Op::BatchNorm2d {
                 weight,
@@ -134,11 +123,16 @@ pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
                 }
                 input
             }
-            Op::Linear { weight, .. } => {
+            Op::Linear { weight, bias } => {
                 if let Some(idx) = &input {
                     select(&mut tensors, weight, 1, idx)?;
                 }
-                None
+                if layers.contains(&weight.as_str()) {
+                    let width = *next_width.next().unwrap_or(&usize::MAX);
+                    keep_strongest(&mut tensors, weight, bias.as_deref(), width)?
+                } else {
+                    None
+                }
             }
             Op::Add => {
                 return Err(ModelError::invalid(
@@ -172,16 +166,53 @@ pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
     Model::new(doc, tensors)
 }
 
-/// Output channels of each convolution, in graph order.
+/// Keep the `width` strongest output filters of `weight` (and the same entries of `bias`);
+/// returns the channels kept, or `None` when the layer stays whole.
+fn keep_strongest(
+    tensors: &mut BTreeMap<String, ArrayD<f32>>,
+    weight: &str,
+    bias: Option<&str>,
+    width: usize,
+) -> Result<Kept, ModelError> {
+    let w = tensors
+        .get(weight)
+        .ok_or_else(|| ModelError::invalid(format!("no tensor {weight}")))?;
+    if width >= w.shape()[0] {
+        return Ok(None);
+    }
+    let idx = strongest_filters(w, width);
+    select(tensors, weight, 0, &idx)?;
+    if let Some(b) = bias {
+        select(tensors, b, 0, &idx)?;
+    }
+    Ok(Some(idx))
+}
+
+/// Keep the entries `idx` of `axis` of the tensor `name`.
+fn select(
+    tensors: &mut BTreeMap<String, ArrayD<f32>>,
+    name: &str,
+    axis: usize,
+    idx: &[usize],
+) -> Result<(), ModelError> {
+    let a = tensors
+        .get(name)
+        .ok_or_else(|| ModelError::invalid(format!("no tensor {name}")))?;
+    if a.ndim() <= axis || idx.iter().any(|&i| i >= a.shape()[axis]) {
+        return Err(ModelError::invalid(format!(
+            "{name}: cannot keep channels {idx:?} of axis {axis}"
+        )));
+    }
+    let sliced = a.select(Axis(axis), idx);
+    tensors.insert(name.to_string(), sliced);
+    Ok(())
+}
+
+/// Output channels of each [prunable layer](prunable_layers), in graph order.
 #[must_use]
-pub fn conv_widths(model: &Model) -> Vec<usize> {
-    model
-        .doc
-        .graph
-        .iter()
-        .filter_map(|n| match &n.op {
-            Op::Conv2d { weight, .. } => model.param(weight).map(|p| p.layout.shape[0]),
-            _ => None,
-        })
+pub fn layer_widths(model: &Model) -> Vec<usize> {
+    prunable_layers(model)
+        .into_iter()
+        .map(|w| model.param(w).map_or(0, |p| p.layout.shape[0]))
         .collect()
 }

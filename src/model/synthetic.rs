@@ -242,33 +242,55 @@ impl Builder {
         )
     }
 
-    /// The classifier head for training: continuous along its input features (with quadrature)
-    /// unless the builder is discrete.
-    fn trained_linear(&mut self, x: &str, name: &str, g_in: GroupId, classes: usize) -> String {
+    /// A fully connected layer for training: continuous along its input features (with
+    /// quadrature) and, when `g_out` is given, along its outputs (a hidden layer whose width
+    /// is that group's); otherwise `classes` discrete outputs. All discrete in a discrete
+    /// builder.
+    fn trained_linear(
+        &mut self,
+        x: &str,
+        name: &str,
+        g_in: GroupId,
+        g_out: Option<GroupId>,
+        classes: usize,
+    ) -> String {
         let fin = self.size(g_in);
-        let layout = if self.discrete {
-            ParamLayout::discrete(vec![classes, fin])
+        let fout = g_out.map_or(classes, |g| self.size(g));
+        let out_axis = g_out.map_or(AxisKind::Discrete, |group| AxisKind::Channel { group });
+        let (layout, bias_layout) = if self.discrete {
+            (
+                ParamLayout::discrete(vec![fout, fin]),
+                ParamLayout::discrete(vec![fout]),
+            )
         } else {
-            ParamLayout {
-                shape: vec![classes, fin],
-                axes: vec![AxisKind::Discrete, AxisKind::Channel { group: g_in }],
-                quadrature: Quadrature::torchintegral(fin),
-            }
+            (
+                ParamLayout {
+                    shape: vec![fout, fin],
+                    axes: vec![out_axis, AxisKind::Channel { group: g_in }],
+                    quadrature: Quadrature::torchintegral(fin),
+                },
+                ParamLayout {
+                    shape: vec![fout],
+                    axes: vec![out_axis],
+                    quadrature: None,
+                },
+            )
         };
         #[expect(clippy::cast_precision_loss, reason = "feature counts are small")]
         let scale = (6.0 / fin as f32).sqrt();
         let c_in = self.control(g_in);
+        let c_out = g_out.map_or(classes, |g| self.control(g));
         self.param(
             &format!("{name}.weight"),
             layout,
-            &[classes, c_in],
+            &[c_out, c_in],
             scale,
             None,
         );
         self.param(
             &format!("{name}.bias"),
-            ParamLayout::discrete(vec![classes]),
-            &[classes],
+            bias_layout,
+            &[c_out],
             0.0,
             Some(0.0),
         );
@@ -517,20 +539,23 @@ pub const FASHION_CLASSES: [&str; 10] = [
 
 /// The architecture `innscope train` trains on Fashion-MNIST (28x28 greyscale), freshly
 /// initialised from `seed`: three 5x5 convolutions of `widths` channels with ReLU, 2x2 average
-/// pooling after the first two, global average pooling and a linear head.
+/// pooling after the first two, global average pooling and a head: linear (`fc`), or with
+/// `hidden` units a fully connected layer, ReLU and a linear layer (`fc1`, `fc2`).
 ///
 /// With `continuous` every kernel is continuous in out-channels, in-channels (trapezoid
-/// quadrature) and space (5 control values per side), so the network runs at any width and any
-/// input resolution; otherwise it is the conventional discrete twin of the same shape. Along
-/// channel axes the control grid has `control_ratio` of the group's size (at least 2): the
-/// weight is then a smooth function of the channel coordinate by construction, and any
-/// partition at least as fine as the control grid samples it without aliasing.
+/// quadrature) and space (5 control values per side), and the hidden layer in both of its
+/// axes, so the network runs at any width and any input resolution; otherwise it is the
+/// conventional discrete twin of the same shape. Along channel axes the control grid has
+/// `control_ratio` of the group's size (at least 2): the weight is then a smooth function of
+/// the channel coordinate by construction, and any partition at least as fine as the control
+/// grid samples it without aliasing.
 ///
 /// # Errors
 /// A width below 2, or a control ratio outside (0, 1].
 pub fn fashion_cnn(
     seed: u64,
     widths: [usize; 3],
+    hidden: Option<usize>,
     continuous: bool,
     control_ratio: f64,
 ) -> Result<Model, ModelError> {
@@ -539,9 +564,9 @@ pub fn fashion_cnn(
             "control ratio {control_ratio} is outside (0, 1]"
         )));
     }
-    if widths.iter().any(|&w| w < 2) {
+    if widths.iter().chain(&hidden).any(|&w| w < 2) {
         return Err(ModelError::invalid(format!(
-            "widths {widths:?}: every layer needs at least 2 channels"
+            "widths {widths:?}, hidden {hidden:?}: every layer needs at least 2 channels"
         )));
     }
     let mut b = Builder::new(seed);
@@ -549,7 +574,8 @@ pub fn fashion_cnn(
     b.control_ratio = control_ratio;
     let g0 = b.group(widths[0], "conv1 out / conv2 in");
     let g1 = b.group(widths[1], "conv2 out / conv3 in");
-    let g2 = b.group(widths[2], "conv3 out / fc in");
+    let head_in = if hidden.is_some() { "fc1 in" } else { "fc in" };
+    let g2 = b.group(widths[2], &format!("conv3 out / {head_in}"));
     let pool = Op::AvgPool2d {
         kernel: [2, 2],
         stride: [2, 2],
@@ -565,7 +591,14 @@ pub fn fashion_cnn(
     let x = b.trained_conv(&x, "conv3", Some(g1), widths[1], g2, 5);
     let x = b.node(&[&x], Op::Relu);
     let x = b.node(&[&x], Op::GlobalAvgPool);
-    b.trained_linear(&x, "fc", g2, 10);
+    if let Some(units) = hidden {
+        let g3 = b.group(units, "fc1 out / fc2 in");
+        let x = b.trained_linear(&x, "fc1", g2, Some(g3), 0);
+        let x = b.node(&[&x], Op::Relu);
+        b.trained_linear(&x, "fc2", g3, None, 10);
+    } else {
+        b.trained_linear(&x, "fc", g2, None, 10);
+    }
     let name = if continuous {
         "Fashion-MNIST INN"
     } else {

@@ -152,6 +152,83 @@ fn interpolation_matrix(points: &[f32], n_control: usize) -> Result<Tensor, Engi
     )?)
 }
 
+/// Warm start: copy into `model` every tensor of `from` whose parameter has the same name,
+/// the same axes and the same stored shape (for a continuous parameter, the same control
+/// grid), e.g. the convolutions of a trained run into a network with another head. Returns
+/// the names copied, in `model`'s parameter order; the others keep their values.
+pub fn copy_matching(model: &mut Model, from: &Model) -> Vec<String> {
+    let mut copied = Vec::new();
+    for p in &model.doc.params {
+        let (Some(q), Some(src)) = (from.param(&p.name), from.tensors.get(&p.name)) else {
+            continue;
+        };
+        // Same kinds of axis (group ids may be numbered differently) and the same full shape.
+        let same_layout = p.layout.shape == q.layout.shape
+            && p.layout.axes.len() == q.layout.axes.len()
+            && p.layout
+                .axes
+                .iter()
+                .zip(&q.layout.axes)
+                .all(|(a, b)| std::mem::discriminant(a) == std::mem::discriminant(b));
+        let dst = model.tensors.get_mut(&p.name);
+        if let Some(dst) = dst.filter(|d| same_layout && d.shape() == src.shape()) {
+            dst.assign(src);
+            copied.push(p.name.clone());
+        }
+    }
+    copied
+}
+
+/// Net2Net's deeper-network start (Chen et al., "Net2Net", ICLR 2016) for a head that gained
+/// a hidden layer: when `model` has `fc1` → ReLU → `fc2` where `from` had `fc`, and `fc2`'s
+/// stored shape equals `fc`'s, `fc1` starts as the identity and `fc2` as `from`'s `fc`, so the
+/// deeper network starts out computing what `from` did (the ReLU passes the non-negative
+/// pooled features through). For a continuous `fc1` the identity is on the control grid,
+/// scaled so that the discretized layer's rows sum to one at full size: a narrow smoothing
+/// band along the channel coordinate. Returns the names set, or nothing when the shapes do not
+/// fit.
+///
+/// # Errors
+/// A model that cannot be discretized (not for valid models).
+pub fn deepen_head(model: &mut Model, from: &Model) -> Result<Vec<String>, ModelError> {
+    let (Some(fc), Some(fc_b)) = (from.tensors.get("fc.weight"), from.tensors.get("fc.bias"))
+    else {
+        return Ok(Vec::new());
+    };
+    let (Some(w1), Some(w2), Some(b2)) = (
+        model.tensors.get("fc1.weight"),
+        model.tensors.get("fc2.weight"),
+        model.tensors.get("fc2.bias"),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let n = w1.shape()[0];
+    if w1.shape() != [n, n] || w2.shape() != fc.shape() || b2.shape() != fc_b.shape() {
+        return Ok(Vec::new());
+    }
+    let (fc, fc_b) = (fc.clone(), fc_b.clone());
+    let identity = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| f32::from(u8::from(i[0] == i[1])));
+    model.tensors.insert("fc1.weight".into(), identity.clone());
+    model.tensors.insert("fc2.weight".into(), fc);
+    model.tensors.insert("fc2.bias".into(), fc_b);
+    if let Some(b1) = model.tensors.get_mut("fc1.bias") {
+        b1.fill(0.0);
+    }
+    let plan = model.resolve(&model.default_plan())?;
+    let w = model
+        .discretize(&plan)?
+        .remove("fc1.weight")
+        .ok_or_else(|| ModelError::invalid("fc1.weight was not discretized"))?;
+    #[expect(clippy::cast_precision_loss, reason = "a layer width")]
+    let row_sum = w.sum() / w.shape()[0] as f32;
+    model
+        .tensors
+        .insert("fc1.weight".into(), identity / row_sum);
+    Ok(["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+        .map(str::to_owned)
+        .to_vec())
+}
+
 /// A model being trained: its document, one [`Var`] per tensor, and the optimiser.
 pub struct Trainer {
     model: Model,
