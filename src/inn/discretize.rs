@@ -180,10 +180,11 @@ pub struct FinalScale<'a> {
 }
 
 /// Where an output row takes its quadrature weight from.
-enum QuadSource {
+enum QuadSource<'a> {
     None,
-    /// One weight per output row (the quadrature axis is the interpolated one, or outside it).
-    PerRow(Vec<f32>),
+    /// One weight per output row, `q[row % q.len()]` (the quadrature axis is the interpolated
+    /// one).
+    PerRow(&'a [f32]),
     /// One weight per element of a row (the quadrature axis is inside the row).
     PerElement(Vec<f32>),
 }
@@ -221,7 +222,7 @@ pub fn apply_along_scaled(
             // The last pass runs along the first continuous dimension and the quadrature
             // dimension is continuous, so q_dim >= dim.
             let source = if q_dim == dim {
-                QuadSource::PerRow((0..outer * n_out).map(|r| q[r % n_out]).collect())
+                QuadSource::PerRow(q)
             } else {
                 QuadSource::PerElement((0..inner).map(|i| q[(i / stride) % n_q]).collect())
             };
@@ -235,7 +236,7 @@ pub fn apply_along_scaled(
         match &quad {
             QuadSource::None => {}
             QuadSource::PerRow(q) => {
-                let q = q[r];
+                let q = q[r % q.len()];
                 dst.iter_mut().for_each(|d| *d = (*d * q) * tau);
             }
             QuadSource::PerElement(q) => {
@@ -262,8 +263,9 @@ pub fn apply_along_scaled(
                 }
                 match &quad {
                     QuadSource::PerRow(q) => {
-                        let q = &q[o * n_out..(o + 1) * n_out];
-                        dst.iter_mut().zip(q).for_each(|(d, q)| *d = (*d * q) * tau);
+                        dst.iter_mut()
+                            .zip(q.iter())
+                            .for_each(|(d, q)| *d = (*d * q) * tau);
                     }
                     QuadSource::PerElement(q) => {
                         dst.iter_mut().for_each(|d| *d = (*d * q[0]) * tau);
@@ -338,6 +340,19 @@ fn apply_two_leading(
         buf.clear();
         buf.resize(row_len, 0.0);
         let lam = &src[r * n_b * planes..(r + 1) * n_b * planes];
+        if planes == 1 {
+            // 1x1 kernels and fully connected layers: a plain gather per entry.
+            for (d, (t, w)) in buf
+                .iter_mut()
+                .zip(basis_b.taps.iter().zip(&basis_b.weights))
+            {
+                *d = w[0] * lam[t[0] as usize]
+                    + w[1] * lam[t[1] as usize]
+                    + w[2] * lam[t[2] as usize]
+                    + w[3] * lam[t[3] as usize];
+            }
+            return;
+        }
         for (j, (t, w)) in basis_b.taps.iter().zip(&basis_b.weights).enumerate() {
             let x = |k: usize| &lam[t[k] as usize * planes..(t[k] as usize + 1) * planes];
             let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
@@ -528,28 +543,14 @@ mod tests {
         }
     }
 
-    /// An independent path: a direct double loop over the 2-D tensor product in f64.
+    /// An independent path: a direct double loop over the 2-D tensor product in f64. Covered:
+    /// kernels with several taps per channel pair, with one (1x1 kernels, fully connected
+    /// layers), and a layer continuous in its input axis only (a classifier).
     #[test]
     fn two_axes_match_a_direct_tensor_product() {
         let (na, nb) = (6, 5);
-        let lambda: ArrayD<f32> = Array::from_shape_fn((na, nb, 2), |(a, b, p)| {
-            ((a * 7 + b * 3 + p) as f32 * 0.37).sin()
-        })
-        .into_dyn();
-        let layout = ParamLayout {
-            shape: vec![na, nb, 2],
-            axes: vec![
-                AxisKind::Channel { group: 0 },
-                AxisKind::Channel { group: 1 },
-                AxisKind::Discrete,
-            ],
-            quadrature: Some(Quadrature { dim: 1, tau: 2.0 }),
-        };
         let pa = vec![-0.9_f32, -0.2, 0.4, 1.0];
         let pb = vec![-1.0_f32, -0.1, 0.3];
-        let plan = resolved(&[(0, pa.clone()), (1, pb.clone())], 1.0);
-        let out = discretize(lambda.view(), &layout, &plan).expect("valid");
-        assert_eq!(out.shape(), &[4, 3, 2]);
         let keys = |s: f64| -> f64 {
             let a = -0.75;
             let s = s.abs();
@@ -572,18 +573,63 @@ mod tests {
                 .collect()
         };
         let q = [0.45, 0.65, 0.2]; // (x1-x0)/2, (x2-x0)/2, (x2-x1)/2 by hand
-        for (ia, &xa) in pa.iter().enumerate() {
-            for (ib, &xb) in pb.iter().enumerate() {
-                for p in 0..2 {
-                    let mut v = 0.0;
-                    for (ta, wa) in interp(xa, na) {
-                        for (tb, wb) in interp(xb, nb) {
-                            v += wa * wb * f64::from(lambda[[ta, tb, p]]);
+        for (taps, first_continuous) in [(2, true), (1, true), (1, false)] {
+            let lambda: ArrayD<f32> = Array::from_shape_fn((na, nb, taps), |(a, b, p)| {
+                ((a * 7 + b * 3 + p) as f32 * 0.37).sin()
+            })
+            .into_dyn();
+            let lambda = if taps == 1 {
+                lambda
+                    .into_shape_with_order(IxDyn(&[na, nb]))
+                    .expect("rank 2")
+            } else {
+                lambda
+            };
+            let mut axes = vec![
+                if first_continuous {
+                    AxisKind::Channel { group: 0 }
+                } else {
+                    AxisKind::Discrete
+                },
+                AxisKind::Channel { group: 1 },
+            ];
+            if taps > 1 {
+                axes.push(AxisKind::Discrete);
+            }
+            let layout = ParamLayout {
+                shape: lambda.shape().to_vec(),
+                axes,
+                quadrature: Some(Quadrature { dim: 1, tau: 2.0 }),
+            };
+            let plan = resolved(&[(0, pa.clone()), (1, pb.clone())], 1.0);
+            let out = discretize(lambda.view(), &layout, &plan).expect("valid");
+            let m_a = if first_continuous { pa.len() } else { na };
+            assert_eq!(out.shape()[..2], [m_a, 3]);
+            let row_taps: Vec<Vec<(usize, f64)>> = if first_continuous {
+                pa.iter().map(|&x| interp(x, na)).collect()
+            } else {
+                (0..na).map(|i| vec![(i, 1.0)]).collect()
+            };
+            assert_eq!(row_taps.len(), m_a);
+            for (ia, rows) in row_taps.iter().enumerate() {
+                for (ib, &xb) in pb.iter().enumerate() {
+                    for p in 0..taps {
+                        let mut v = 0.0;
+                        for &(ta, wa) in rows {
+                            for (tb, wb) in interp(xb, nb) {
+                                let at: Vec<usize> =
+                                    [ta, tb, p].into_iter().take(lambda.ndim()).collect();
+                                v += wa * wb * f64::from(lambda[at.as_slice()]);
+                            }
                         }
+                        let want = v * q[ib] * 2.0;
+                        let at: Vec<usize> = [ia, ib, p].into_iter().take(out.ndim()).collect();
+                        let got = f64::from(out[at.as_slice()]);
+                        assert!(
+                            (got - want).abs() < 1e-5,
+                            "taps {taps}, [{ia},{ib},{p}] {got} vs {want}"
+                        );
                     }
-                    let want = v * q[ib] * 2.0;
-                    let got = f64::from(out[[ia, ib, p]]);
-                    assert!((got - want).abs() < 1e-5, "[{ia},{ib},{p}] {got} vs {want}");
                 }
             }
         }
