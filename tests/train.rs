@@ -104,14 +104,14 @@ fn a_tiny_inn_and_its_twin_learn_in_a_few_steps() {
 /// commands in `assets/README.md` reproduce them.
 #[test]
 fn the_bundled_models_have_the_architecture_train_builds() {
-    // The INN's control grids are 0.75 of each width (it was continued with
-    // `--resume --control-ratio 0.75`); the twin has no control grids.
+    // The INN's control grids are 0.75 of each width (`--control-ratio 0.75`); the twin has no
+    // control grids. Both have a hidden layer of 128 units (`--hidden 128`).
     for (bundled, continuous, ratio) in [
         (assets::demo_model(), true, 0.75),
         (assets::demo_twin(), false, 1.0),
     ] {
         let built =
-            synthetic::fashion_cnn(1, [32, 64, 128], None, continuous, ratio).expect("model");
+            synthetic::fashion_cnn(1, [32, 64, 128], Some(128), continuous, ratio).expect("model");
         assert_eq!(bundled.doc.params, built.doc.params);
         assert_eq!(bundled.doc.graph, built.doc.graph);
         assert_eq!(bundled.doc.groups, built.doc.groups);
