@@ -179,15 +179,8 @@ fn sweep_over_resolution_covers_the_inn_and_its_twin_with_a_plot() {
 /// provenance, and `--resume` continues it.
 #[test]
 fn train_writes_a_model_with_provenance_and_resumes() {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
-    let dir = tempfile::tempdir().expect("tempdir");
-    // The bundled subset is a test split; train needs a train split: copy it under that name.
-    for (from, to) in [
-        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
-        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    ] {
-        std::fs::copy(data.join(from), dir.path().join(to)).expect("copy");
-    }
+    // The bundled subset is a test split; train needs a train split: a copy under that name.
+    let dir = common::training_data();
     let out_path = dir.path().join("tiny.inn.safetensors");
     let args = |epochs: &str| {
         vec![

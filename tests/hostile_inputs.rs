@@ -319,14 +319,7 @@ fn june_2023_key_layout_imports_the_same_model() {
 /// the saved run.
 #[test]
 fn a_bad_control_ratio_on_resume_leaves_the_saved_run_alone() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
-    for (from, to) in [
-        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
-        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    ] {
-        std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
-    }
+    let dir = common::training_data();
     let saved = dir.path().join("run.inn.safetensors");
     std::fs::write(&saved, assets::DEMO_MODEL).expect("write");
     for ratio in ["1.5", "0", "-1"] {
@@ -354,14 +347,7 @@ fn a_bad_control_ratio_on_resume_leaves_the_saved_run_alone() {
 /// network, stops with an error and writes no output.
 #[test]
 fn a_warm_start_from_a_file_that_does_not_fit_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
-    for (from, to) in [
-        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
-        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    ] {
-        std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
-    }
+    let dir = common::training_data();
     let garbage = dir.path().join("garbage.inn.safetensors");
     std::fs::write(&garbage, b"not a model").expect("write");
     let demo = dir.path().join("demo.inn.safetensors");

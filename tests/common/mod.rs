@@ -65,3 +65,17 @@ pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_innscope")
 }
+
+/// A temporary folder holding the bundled evaluation subset under the training set's file
+/// names, for `train --data`.
+pub fn training_data() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-eval");
+    for (from, to) in [
+        ("t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"),
+        ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    ] {
+        std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
+    }
+    dir
+}
