@@ -214,11 +214,14 @@ pub fn deepen_head(model: &mut Model, from: &Model) -> Result<Vec<String>, Model
     if let Some(b1) = model.tensors.get_mut("fc1.bias") {
         b1.fill(0.0);
     }
+    // Only fc1 needs discretizing to find its row sums.
     let plan = model.resolve(&model.default_plan())?;
-    let w = model
-        .discretize(&plan)?
-        .remove("fc1.weight")
-        .ok_or_else(|| ModelError::invalid("fc1.weight was not discretized"))?;
+    let layout = &model
+        .param("fc1.weight")
+        .ok_or_else(|| ModelError::invalid("fc1.weight has no parameter spec"))?
+        .layout;
+    let w = crate::inn::discretize::discretize(identity.view(), layout, &plan)
+        .map_err(|e| ModelError::invalid(format!("fc1.weight: {e}")))?;
     #[expect(clippy::cast_precision_loss, reason = "a layer width")]
     let row_sum = w.sum() / w.shape()[0] as f32;
     model
