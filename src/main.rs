@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    quiet_vulkan_device_select();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,3 +41,27 @@ fn keep_freed_memory() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_memory() {}
+
+/// Mesa's implicit Vulkan layer `VK_LAYER_MESA_device_select` connects to the Wayland display
+/// to find the GPU that drives it, and libwayland prints `error: XDG_RUNTIME_DIR is invalid or
+/// not set` when there is none (every headless command, and a desktop without that variable).
+/// The layer only reorders adapters, and innscope picks its own (hardware first), so it is
+/// turned off unless the user steers it (`MESA_VK_DEVICE_SELECT`, or `NODEVICE_SELECT` set
+/// either way).
+#[cfg(target_os = "linux")]
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("MESA_VK_DEVICE_SELECT").is_some()
+        || std::env::var_os("NODEVICE_SELECT").is_some()
+    {
+        return;
+    }
+    #[expect(unsafe_code, reason = "set_var, before any thread exists")]
+    // SAFETY: called in `main` before any other thread exists, so nothing reads the
+    // environment concurrently.
+    unsafe {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quiet_vulkan_device_select() {}
