@@ -44,7 +44,8 @@ fn position_plot<'a>(id: &'a str, height: f32, y_label: &'a str) -> Plot<'a> {
         .allow_scroll(false)
 }
 
-/// Draw the panel.
+/// Draw the panel. Items of one kind share a name across groups, so the legend has one entry
+/// per kind (the rows are labelled by group id, and the group sizes are beside the sliders).
 pub fn show(ui: &mut egui::Ui, state: &State) {
     let groups = &state.model.doc.groups;
     // Both captions are one line (truncated, full text on hover), so the plots can share exactly
@@ -67,7 +68,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
             let uniform = linspace(used.len());
             plot.points(
                 Points::new(
-                    format!("uniform (group {})", g.id),
+                    "uniform",
                     PlotPoints::from_iter(uniform.iter().map(|&x| [f64::from(x), y - 0.2])),
                 )
                 .color(theme::UNIFORM)
@@ -76,7 +77,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
             if let Some(learned) = &g.learned {
                 plot.points(
                     Points::new(
-                        format!("learned (group {})", g.id),
+                        "learned",
                         PlotPoints::from_iter(learned.iter().map(|&x| [f64::from(x), y + 0.2])),
                     )
                     .color(theme::LEARNED)
@@ -97,7 +98,7 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
                 .collect();
             plot.points(
                 Points::new(
-                    format!("in use (group {}, n = {})", g.id, used.len()),
+                    "in use",
                     PlotPoints::from_iter(used.iter().map(|&x| [f64::from(x), y])),
                 )
                 .color(theme::NOW)
