@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file.
 
+mod average;
 mod bench;
 mod export;
 mod import;
@@ -71,6 +72,9 @@ pub enum Command {
     /// Train the Fashion-MNIST demo INN (continuous in channels and space, sampled widths and
     /// resolutions) or its discrete twin, from scratch, writing the model after every epoch.
     Train(train::TrainArgs),
+    /// Write the element-wise mean of several saved states of one network, e.g. the last
+    /// epochs of a training run (checkpoint averaging).
+    Average(average::AverageArgs),
 }
 
 /// Options shared by every command that computes.
@@ -161,6 +165,14 @@ pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     Ok(native::read(path)?)
 }
 
+/// This process's command line, as users call it (not the path it was started from).
+fn this_command() -> String {
+    std::iter::once("innscope".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -188,5 +200,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Bench(a)) => bench::run(&a),
         Some(Command::Train(a)) => train::run(&a),
+        Some(Command::Average(a)) => average::run(&a),
     }
 }

@@ -147,14 +147,6 @@ fn trainable_values(model: &Model) -> usize {
     model.tensors.values().map(ndarray::ArrayBase::len).sum()
 }
 
-/// This process's command line, as users call it (not the path it was started from).
-fn this_command() -> String {
-    std::iter::once("innscope".to_string())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The commands that produced a saved run, oldest first: its `history`, or for files written
 /// before there was one, its `command`.
 fn earlier_commands(model: &Model) -> Vec<String> {
@@ -344,7 +336,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         eprintln!("nothing to do: {done} epochs already done");
         return Ok(());
     }
-    history.push(this_command());
+    history.push(super::this_command());
     // The ratio asked for; on a plain resume the saved run's (or, for files without it, the
     // one its grids show).
     let control_ratio = if args.twin {

@@ -6,6 +6,7 @@
 //! parameter exists with a shape that fits its layout, every value is finite, every group is
 //! known, and the graph's shapes flow at the native plan.
 
+pub mod average;
 pub mod export;
 pub mod graph;
 pub mod native;
