@@ -363,6 +363,17 @@ pub fn apply_along_scaled(
     Ok(ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("length matches shape"))
 }
 
+/// A T row of a parameter whose planes hold `P` values: `out[j] = Σ_k w_jk · lam[tap_jk]` per
+/// plane, the float operations of [`combine4`] in its order.
+fn t_row_fixed<const P: usize>(lam: &[f32], basis: &Basis, out: &mut [f32]) {
+    let (lam, _) = lam.as_chunks::<P>();
+    let (out, _) = out.as_chunks_mut::<P>();
+    for (o, (t, w)) in out.iter_mut().zip(basis.taps.iter().zip(&basis.weights)) {
+        let [x0, x1, x2, x3] = t.map(|k| &lam[k as usize]);
+        *o = std::array::from_fn(|p| w[0] * x0[p] + w[1] * x1[p] + w[2] * x2[p] + w[3] * x3[p]);
+    }
+}
+
 /// Both channel axes of a `(N_a, N_b, P...)` parameter in one pass: the result of
 /// interpolating along dim 1 (T rows) is kept per output row in a small cache instead of being
 /// written out, so λ is read and the output written once. Every float operation is the one
@@ -421,6 +432,12 @@ fn apply_two_leading(
                     + w[2] * lam[t[2] as usize]
                     + w[3] * lam[t[3] as usize];
             }
+            return;
+        }
+        if planes == 9 {
+            // 3x3 kernels, the most common: the plane length known at compile time lets each
+            // entry be a few whole-vector operations instead of a short loop.
+            t_row_fixed::<9>(lam, basis_b, buf);
             return;
         }
         for (j, (t, w)) in basis_b.taps.iter().zip(&basis_b.weights).enumerate() {
