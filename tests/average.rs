@@ -91,6 +91,34 @@ fn models_of_another_architecture_are_refused() {
 }
 
 #[test]
+fn learned_partitions_are_averaged_point_by_point_or_refused() {
+    let with_points = |seed, points: Option<Vec<f32>>| {
+        let mut m = inn(seed, [4, 6, 8], None);
+        m.doc.groups[1].learned = points;
+        m
+    };
+    let a = with_points(1, Some(vec![-1.0, -0.5, 0.1, 0.4, 0.7, 1.0]));
+    let b = with_points(2, Some(vec![-0.9, -0.3, 0.0, 0.2, 0.9, 1.0]));
+    let mean = average(&[a.clone(), b], serde_json::Value::Null).expect("averages");
+    let got = mean.doc.groups[1].learned.as_ref().expect("kept");
+    let want = [-0.95, -0.4, 0.05, 0.3, 0.8, 1.0];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-6, "{got:?}");
+    }
+    assert_eq!(got.len(), want.len());
+    assert!(mean.doc.groups[0].learned.is_none());
+    for other in [
+        with_points(2, None),
+        with_points(2, Some(vec![-1.0, 0.0, 1.0, 0.5, 0.2])),
+    ] {
+        let err = average(&[a.clone(), other], serde_json::Value::Null)
+            .expect_err("learned partitions that do not match")
+            .to_string();
+        assert!(err.contains("group 1: learned partitions"), "{err}");
+    }
+}
+
+#[test]
 fn the_command_writes_the_mean_or_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name);

@@ -123,17 +123,22 @@ pub fn average(models: &[Model], provenance: serde_json::Value) -> Result<Model,
         g.learned = if points.iter().all(Option::is_none) {
             None
         } else if points.iter().all(same_size) {
-            let arrays: Vec<ArrayD<f32>> = points
-                .iter()
-                .flatten()
-                .map(|p| ArrayD::from_shape_vec(ndarray::IxDyn(&[p.len()]), (*p).clone()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| ModelError::invalid(e.to_string()))?;
-            Some(
-                mean(&arrays.iter().collect::<Vec<_>>())
-                    .into_iter()
-                    .collect(),
-            )
+            let len = points[0].map_or(0, Vec::len);
+            #[expect(clippy::cast_precision_loss, reason = "a handful of models")]
+            let n = points.len() as f64;
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "back to the stored precision"
+            )]
+            let mean_at = |k: usize| {
+                (points
+                    .iter()
+                    .flatten()
+                    .map(|p| f64::from(p[k]))
+                    .sum::<f64>()
+                    / n) as f32
+            };
+            Some((0..len).map(mean_at).collect())
         } else {
             return Err(ModelError::invalid(format!(
                 "group {}: learned partitions are missing from some models or of other sizes",
