@@ -4,7 +4,8 @@
 //! each engine (CPU; GPU where an adapter exists) it times
 //! (a) re-discretizing every kernel for a new partition, (b) a forward pass of one input,
 //! (c) one slider tick = (a) + (b), (d) batched throughput; and, as the memory bound of (a),
-//! writing the discrete weights once. Medians and 95th percentiles over repeated runs.
+//! writing the discrete weights once, timed in turn with (a). Medians and 95th percentiles over
+//! repeated runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -83,6 +84,67 @@ fn measure(
     Ok(stats(&samples))
 }
 
+/// Time `f` and `g` alternately, one run of each per round, as [`measure`] does for one: both
+/// see the same state of the machine, so the ratio of their medians does not drift with it.
+fn measure_paired(
+    iters: usize,
+    budget: Duration,
+    mut f: impl FnMut() -> anyhow::Result<()>,
+    mut g: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<(Stats, Stats)> {
+    f()?;
+    g()?;
+    let start = Instant::now();
+    let (mut fs, mut gs) = (Vec::new(), Vec::new());
+    while fs.len() < iters.max(3) && (fs.len() < 3 || start.elapsed() < budget) {
+        let t = Instant::now();
+        f()?;
+        fs.push(t.elapsed());
+        let t = Instant::now();
+        g()?;
+        gs.push(t.elapsed());
+    }
+    Ok((stats(&fs), stats(&gs)))
+}
+
+/// Writing `bytes` of discrete weights once on the engine's device: the memory bound of
+/// re-discretization. On the CPU on every core, as re-discretization runs (one thread does not
+/// reach the memory bandwidth: 3.5 ms against 2.0-2.6 ms on two cores for the
+/// ResNet-18-sized weights here).
+fn write_once(
+    gpu: Option<&Arc<GpuContext>>,
+    bytes: u64,
+) -> Box<dyn FnMut() -> anyhow::Result<()> + '_> {
+    use eframe::egui_wgpu::wgpu;
+    match gpu {
+        Some(ctx) => {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("innscope bench write"),
+                size: bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            Box::new(move || {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                enc.clear_buffer(&buffer, 0, None);
+                ctx.queue.submit([enc.finish()]);
+                ctx.device.poll(wgpu::PollType::wait_indefinitely())?;
+                Ok(())
+            })
+        }
+        None => {
+            let mut dst = vec![0.0_f32; usize::try_from(bytes / 4).unwrap_or(0)];
+            let mut v = 0.0_f32;
+            Box::new(move || {
+                v += 1.0;
+                dst.par_chunks_mut(1 << 16).for_each(|c| c.fill(v));
+                std::hint::black_box(&dst);
+                Ok(())
+            })
+        }
+    }
+}
+
 fn input(model: &Model, n: usize, res: [usize; 2]) -> Array4<f32> {
     Array4::from_shape_fn(
         (n, model.doc.input.channels, res[0], res[1]),
@@ -120,12 +182,20 @@ fn bench_engine(
         flip = !flip;
         if flip { p1.clone() } else { p0.clone() }
     };
-    let discretize = measure(args.iters, budget, || {
-        let plan = next_plan();
-        engine.set_plan(model, &plan)?;
-        engine.wait()?;
-        Ok(())
-    })?;
+    // Memory bound of (a): write the discrete weights of the larger plan once, timed in turn
+    // with (a).
+    let (lambda_bytes, discrete_bytes) = bytes_moved(model, p0)?;
+    let (discretize, write_once) = measure_paired(
+        args.iters,
+        budget,
+        || {
+            let plan = next_plan();
+            engine.set_plan(model, &plan)?;
+            engine.wait()?;
+            Ok(())
+        },
+        write_once(gpu, discrete_bytes),
+    )?;
     engine.set_plan(model, p0)?;
     let forward = measure(args.iters, budget, || {
         engine.forward(model, one.view())?;
@@ -142,43 +212,6 @@ fn bench_engine(
         engine.forward(model, many.view())?;
         Ok(())
     })?;
-    // Memory bound of (a): write the discrete weights of the larger plan once.
-    let (lambda_bytes, discrete_bytes) = bytes_moved(model, p0)?;
-    let floats = usize::try_from(discrete_bytes / 4).unwrap_or(0);
-    let write_once = match gpu {
-        Some(ctx) => {
-            let buffer = ctx
-                .device
-                .create_buffer(&eframe::egui_wgpu::wgpu::BufferDescriptor {
-                    label: Some("innscope bench write"),
-                    size: discrete_bytes.max(4),
-                    usage: eframe::egui_wgpu::wgpu::BufferUsages::STORAGE
-                        | eframe::egui_wgpu::wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-            measure(args.iters, budget, || {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                enc.clear_buffer(&buffer, 0, None);
-                ctx.queue.submit([enc.finish()]);
-                ctx.device
-                    .poll(eframe::egui_wgpu::wgpu::PollType::wait_indefinitely())?;
-                Ok(())
-            })?
-        }
-        None => {
-            // On every core, as re-discretization runs: one thread does not reach the
-            // memory bandwidth (3.5 ms against 2.0-2.6 ms on two cores for the ResNet-18-sized
-            // weights here).
-            let mut dst = vec![0.0_f32; floats];
-            let mut v = 0.0_f32;
-            measure(args.iters, budget, || {
-                v += 1.0;
-                dst.par_chunks_mut(1 << 16).for_each(|c| c.fill(v));
-                std::hint::black_box(&dst);
-                Ok(())
-            })?
-        }
-    };
     let gbps = (lambda_bytes + discrete_bytes) as f64 / (discretize.median_ms * 1e-3) / 1e9;
     #[expect(clippy::cast_precision_loss, reason = "batch sizes are small")]
     let images_per_s = case.batch as f64 / (batched.median_ms * 1e-3);
