@@ -421,24 +421,15 @@ fn apply_two_leading(
         buf.clear();
         buf.resize(row_len, 0.0);
         let lam = &src[r * n_b * planes..(r + 1) * n_b * planes];
-        if planes == 1 {
-            // 1x1 kernels and fully connected layers: a plain gather per entry.
-            for (d, (t, w)) in buf
-                .iter_mut()
-                .zip(basis_b.taps.iter().zip(&basis_b.weights))
-            {
-                *d = w[0] * lam[t[0] as usize]
-                    + w[1] * lam[t[1] as usize]
-                    + w[2] * lam[t[2] as usize]
-                    + w[3] * lam[t[3] as usize];
-            }
-            return;
-        }
-        if planes == 9 {
-            // 3x3 kernels, the most common: the plane length known at compile time lets each
-            // entry be a few whole-vector operations instead of a short loop.
-            t_row_fixed::<9>(lam, basis_b, buf);
-            return;
+        // Square kernels of the common sizes (and fully connected layers, one value per plane)
+        // with the plane length known at compile time: each entry is a few whole-vector
+        // operations instead of a short loop.
+        match planes {
+            1 => return t_row_fixed::<1>(lam, basis_b, buf),
+            9 => return t_row_fixed::<9>(lam, basis_b, buf),
+            25 => return t_row_fixed::<25>(lam, basis_b, buf),
+            49 => return t_row_fixed::<49>(lam, basis_b, buf),
+            _ => {}
         }
         for (j, (t, w)) in basis_b.taps.iter().zip(&basis_b.weights).enumerate() {
             let x = |k: usize| &lam[t[k] as usize * planes..(t[k] as usize + 1) * planes];
@@ -727,7 +718,14 @@ mod tests {
     /// dim 0 with the scaling), in the same order: the results agree to the bit.
     #[test]
     fn the_fused_two_axis_pass_is_bit_identical_to_two_passes() {
-        for (taps, q_dim, area) in [(9, 1, 1.0), (1, 1, 1.0), (4, 0, 0.7), (9, 2, 1.3)] {
+        for (taps, q_dim, area) in [
+            (9, 1, 1.0),
+            (1, 1, 1.0),
+            (4, 0, 0.7),
+            (9, 2, 1.3),
+            (25, 1, 1.0),
+            (49, 0, 1.0),
+        ] {
             let (na, nb) = (13, 11);
             let shape: Vec<usize> = [na, nb]
                 .into_iter()
