@@ -22,7 +22,7 @@ pub fn run(args: &AverageArgs) -> anyhow::Result<()> {
     let models = args
         .models
         .iter()
-        .map(|p| native::read(p).with_context(|| format!("reading {}", p.display())))
+        .map(|p| super::load_model(Some(p)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sources: Vec<serde_json::Value> = args
         .models

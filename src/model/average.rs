@@ -13,9 +13,10 @@ use ndarray::ArrayD;
 
 use super::{Model, ModelDoc, ModelError};
 
-/// The description without what averaging may change (provenance, learned points).
+/// The description without what averaging may change (name, provenance, learned points).
 fn architecture(doc: &ModelDoc) -> ModelDoc {
     let mut doc = doc.clone();
+    doc.name.clear();
     doc.provenance = serde_json::Value::Null;
     for g in &mut doc.groups {
         g.learned = None;
@@ -34,16 +35,13 @@ fn first_difference(a: &ModelDoc, b: &ModelDoc) -> String {
     if a.groups != b.groups {
         return "groups".into();
     }
-    if let Some((pa, pb)) = a.params.iter().zip(&b.params).find(|(pa, pb)| pa != pb) {
-        return format!("parameter {} / {}", pa.name, pb.name);
+    if let Some((pa, _)) = a.params.iter().zip(&b.params).find(|(pa, pb)| pa != pb) {
+        return format!("parameter {}", pa.name);
     }
     if a.params.len() != b.params.len() {
         return "number of parameters".into();
     }
-    if a.graph != b.graph {
-        return "graph".into();
-    }
-    "name".into()
+    "graph".into()
 }
 
 /// Element-wise mean of `tensors` (all of one shape), summed in `f64`.
@@ -79,7 +77,7 @@ pub fn average(models: &[Model], provenance: serde_json::Value) -> Result<Model,
         let other = architecture(&m.doc);
         if other != reference {
             return Err(ModelError::invalid(format!(
-                "model {} is not the architecture of model 1: its {} differ",
+                "model {} is not the architecture of model 1 (they differ in: {})",
                 i + 2,
                 first_difference(&reference, &other)
             )));
