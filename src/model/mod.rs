@@ -215,9 +215,12 @@ impl Model {
     /// # Errors
     /// A quadrature axis with fewer than two points, or a tensor too large.
     pub fn discretize(&self, plan: &Resolved) -> Result<DiscreteWeights, ModelError> {
+        use rayon::prelude::*;
+        // Parameters in parallel too: most are small (biases, norms), and each one handed to
+        // the thread pool from outside it on its own paid a wake-up and a hand-back.
         self.doc
             .params
-            .iter()
+            .par_iter()
             .map(|p| {
                 let lambda = &self.tensors[&p.name];
                 let w = discretize(lambda.view(), &p.layout, plan)
