@@ -8,6 +8,8 @@
 //! Then the quadrature weights multiply the quadrature dimension, then `τ`, then the spatial
 //! area element: `W = ((F * q) * τ) * (R0 / R)²`.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
 
@@ -160,7 +162,7 @@ pub fn apply_along(
 
 /// `dst[i] = w0·r0[i] + w1·r1[i] + w2·r2[i] + w3·r3[i]`, summed left to right (ATen's order),
 /// written with iterators so that it vectorizes without bounds checks.
-#[inline]
+#[inline(always)]
 fn combine4(dst: &mut [f32], w: [f32; 4], rows: [&[f32]; 4]) {
     let [r0, r1, r2, r3] = rows;
     for ((((d, a), b), c), e) in dst.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
@@ -183,12 +185,8 @@ struct RowScale<'a> {
 ///
 /// # Panics
 /// A source row (or per-element quadrature) shorter than `dst`: every slot must be written.
-fn write4(
-    dst: &mut [std::mem::MaybeUninit<f32>],
-    w: [f32; 4],
-    rows: [&[f32]; 4],
-    scale: RowScale<'_>,
-) {
+#[inline(always)]
+fn write4(dst: &mut [MaybeUninit<f32>], w: [f32; 4], rows: [&[f32]; 4], scale: RowScale<'_>) {
     let n = dst.len();
     let [r0, r1, r2, r3] = rows.map(|r| &r[..n]);
     let sums = r0
@@ -234,6 +232,37 @@ fn write4(
             for (d, f) in dst.iter_mut().zip(sums) {
                 d.write(f * area);
             }
+        }
+    }
+}
+
+/// Interpolate whole lanes of `src` (each `n_in` long) along their length into `dst` (whole
+/// lanes of `basis.len()`), scaled as [`write4`] scales: `((f * q) * τ) * area`. Compiled for
+/// the baseline and for AVX2 like [`two_leading_block`].
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn gather_lanes(src: &[f32], n_in: usize, basis: &Basis, scale: RowScale<'_>, dst: &mut [f32]) {
+    let n_out = basis.len().max(1);
+    for (lane, dst) in src.chunks(n_in.max(1)).zip(dst.chunks_mut(n_out)) {
+        let sums = basis.taps.iter().zip(&basis.weights).map(|(t, w)| {
+            let [x0, x1, x2, x3] = t.map(|k| lane[k as usize]);
+            w[0] * x0 + w[1] * x1 + w[2] * x2 + w[3] * x3
+        });
+        let RowScale {
+            q_elem, tau, area, ..
+        } = scale;
+        match (q_elem, area == 1.0) {
+            (Some(q), true) => {
+                for ((d, f), q) in dst.iter_mut().zip(sums).zip(q) {
+                    *d = (f * q) * tau;
+                }
+            }
+            (Some(q), false) => {
+                for ((d, f), q) in dst.iter_mut().zip(sums).zip(q) {
+                    *d = ((f * q) * tau) * area;
+                }
+            }
+            (None, true) => dst.iter_mut().zip(sums).for_each(|(d, f)| *d = f),
+            (None, false) => dst.iter_mut().zip(sums).for_each(|(d, f)| *d = f * area),
         }
     }
 }
@@ -318,33 +347,26 @@ pub fn apply_along_scaled(
         }
     };
     if inner == 1 {
-        // Interpolating the last axis: one gather per element; parallel over whole lanes.
+        // Interpolating the last axis: one gather per element, scaled in the same pass;
+        // parallel over whole lanes. Quadrature runs along this axis (per element of a lane)
+        // or along an earlier one, whose weight is then `q[0]` (`inner` is 1).
+        let q_lane: Option<Vec<f32>> = match &quad {
+            QuadSource::None => None,
+            QuadSource::PerRow(q) => Some(q.to_vec()),
+            QuadSource::PerElement(q) => Some(vec![q[0]; n_out]),
+        };
+        let scale = RowScale {
+            q_elem: q_lane.as_deref(),
+            q_row: None,
+            tau,
+            area,
+        };
         let lanes_per_task = (16_384 / n_out.max(1)).max(1);
-        out.par_chunks_mut(n_out.max(1))
-            .with_min_len(lanes_per_task)
+        out.par_chunks_mut(n_out.max(1) * lanes_per_task)
             .enumerate()
-            .for_each(|(o, dst)| {
-                let lane = &src[o * n_in..(o + 1) * n_in];
-                for (d, (t, w)) in dst.iter_mut().zip(basis.taps.iter().zip(&basis.weights)) {
-                    *d = w[0] * lane[t[0] as usize]
-                        + w[1] * lane[t[1] as usize]
-                        + w[2] * lane[t[2] as usize]
-                        + w[3] * lane[t[3] as usize];
-                }
-                match &quad {
-                    QuadSource::PerRow(q) => {
-                        dst.iter_mut()
-                            .zip(q.iter())
-                            .for_each(|(d, q)| *d = (*d * q) * tau);
-                    }
-                    QuadSource::PerElement(q) => {
-                        dst.iter_mut().for_each(|d| *d = (*d * q[0]) * tau);
-                    }
-                    QuadSource::None => {}
-                }
-                if area != 1.0 {
-                    dst.iter_mut().for_each(|d| *d *= area);
-                }
+            .for_each(|(c, chunk)| {
+                let lanes = &src[c * lanes_per_task * n_in..];
+                gather_lanes(lanes, n_in, basis, scale, chunk);
             });
     } else {
         let min_rows = (16_384 / inner).max(1);
@@ -365,12 +387,104 @@ pub fn apply_along_scaled(
 
 /// A T row of a parameter whose planes hold `P` values: `out[j] = Σ_k w_jk · lam[tap_jk]` per
 /// plane, the float operations of [`combine4`] in its order.
+#[inline(always)]
 fn t_row_fixed<const P: usize>(lam: &[f32], basis: &Basis, out: &mut [f32]) {
     let (lam, _) = lam.as_chunks::<P>();
     let (out, _) = out.as_chunks_mut::<P>();
     for (o, (t, w)) in out.iter_mut().zip(basis.taps.iter().zip(&basis.weights)) {
         let [x0, x1, x2, x3] = t.map(|k| &lam[k as usize]);
         *o = std::array::from_fn(|p| w[0] * x0[p] + w[1] * x1[p] + w[2] * x2[p] + w[3] * x3[p]);
+    }
+}
+
+/// Everything one block of output rows of [`apply_two_leading`] needs.
+struct TwoLeading<'a> {
+    /// λ, standard layout.
+    src: &'a [f32],
+    basis_a: &'a Basis,
+    basis_b: &'a Basis,
+    /// Control rows along dim 1.
+    n_b: usize,
+    /// Values per plane (the product of the trailing dimensions).
+    planes: usize,
+    /// Length of one output row (`m_b * planes`).
+    row_len: usize,
+    q_elem: Option<&'a [f32]>,
+    q_row: Option<&'a [f32]>,
+    tau: f32,
+    area: f32,
+}
+
+impl TwoLeading<'_> {
+    /// One T row: λ[r] interpolated along dim 1.
+    #[inline(always)]
+    fn t_row(&self, r: usize, buf: &mut Vec<f32>) {
+        let (planes, row_len) = (self.planes, self.row_len);
+        // Every entry is overwritten below, so a reused buffer is not cleared first.
+        buf.resize(row_len, 0.0);
+        let lam = &self.src[r * self.n_b * planes..(r + 1) * self.n_b * planes];
+        // Square kernels of the common sizes (and fully connected layers, one value per plane)
+        // with the plane length known at compile time: each entry is a few whole-vector
+        // operations instead of a short loop.
+        match planes {
+            1 => return t_row_fixed::<1>(lam, self.basis_b, buf),
+            9 => return t_row_fixed::<9>(lam, self.basis_b, buf),
+            25 => return t_row_fixed::<25>(lam, self.basis_b, buf),
+            49 => return t_row_fixed::<49>(lam, self.basis_b, buf),
+            _ => {}
+        }
+        let basis = self.basis_b;
+        for (j, (t, w)) in basis.taps.iter().zip(&basis.weights).enumerate() {
+            let x = |k: usize| &lam[t[k] as usize * planes..(t[k] as usize + 1) * planes];
+            let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
+            combine4(&mut buf[j * planes..(j + 1) * planes], *w, [x0, x1, x2, x3]);
+        }
+    }
+}
+
+/// Output rows `first..` of [`apply_two_leading`] into `chunk` (whole rows), keeping a few
+/// recently computed T rows. Compiled for the baseline and, where the CPU has it, for AVX2
+/// (chosen at run time): the same float operations in the same order on wider registers, so
+/// the results are bit-identical on both.
+#[multiversion::multiversion(targets("x86_64+avx2"))]
+fn two_leading_block(job: &TwoLeading<'_>, first: usize, chunk: &mut [MaybeUninit<f32>]) {
+    // A few recently computed T rows, keyed by control row.
+    let mut cache: Vec<(u32, Vec<f32>)> = Vec::with_capacity(8);
+    let mut next_slot = 0;
+    for (k, dst) in chunk.chunks_mut(job.row_len).enumerate() {
+        let a = first + k;
+        let (t, w) = (job.basis_a.taps[a], job.basis_a.weights[a]);
+        let mut idx = [0_usize; 4];
+        for k4 in 0..4 {
+            let tap = t[k4];
+            idx[k4] = if let Some(pos) = cache.iter().position(|(r, _)| *r == tap) {
+                pos
+            } else if cache.len() < 8 {
+                let mut buf = Vec::new();
+                job.t_row(tap as usize, &mut buf);
+                cache.push((tap, buf));
+                cache.len() - 1
+            } else {
+                // Evict round-robin, never a row this output row already uses.
+                while idx[..k4].contains(&next_slot) {
+                    next_slot = (next_slot + 1) % 8;
+                }
+                let mut buf = std::mem::take(&mut cache[next_slot].1);
+                job.t_row(tap as usize, &mut buf);
+                cache[next_slot] = (tap, buf);
+                let used = next_slot;
+                next_slot = (next_slot + 1) % 8;
+                used
+            };
+        }
+        let rows = idx.map(|i| cache[i].1.as_slice());
+        let scale = RowScale {
+            q_elem: job.q_elem,
+            q_row: job.q_row.map(|q| q[a]),
+            tau: job.tau,
+            area: job.area,
+        };
+        write4(dst, w, rows, scale);
     }
 }
 
@@ -387,7 +501,6 @@ fn apply_two_leading(
     use rayon::prelude::*;
     let lambda = lambda.as_standard_layout();
     let shape = lambda.shape().to_vec();
-    let n_b = shape[1];
     let planes: usize = shape[2..].iter().product();
     let (m_a, m_b) = (basis_a.len(), basis_b.len());
     let row_len = m_b * planes;
@@ -395,7 +508,6 @@ fn apply_two_leading(
     out_shape[0] = m_a;
     out_shape[1] = m_b;
     let total = checked_elements(&out_shape)?;
-    let src = lambda.as_slice().expect("standard layout is contiguous");
     // Quadrature along dim 1 is per element of an output row; along dim 0 per row.
     let (q_elem, q_row, tau): (Option<Vec<f32>>, Option<&[f32]>, f32) = match scale.quadrature {
         Some((q, 1, tau)) => (
@@ -415,27 +527,17 @@ fn apply_two_leading(
         }
         None => (None, None, 1.0),
     };
-    let area = scale.area;
-    // One T row: λ[r] interpolated along dim 1.
-    let t_row = |r: usize, buf: &mut Vec<f32>| {
-        buf.clear();
-        buf.resize(row_len, 0.0);
-        let lam = &src[r * n_b * planes..(r + 1) * n_b * planes];
-        // Square kernels of the common sizes (and fully connected layers, one value per plane)
-        // with the plane length known at compile time: each entry is a few whole-vector
-        // operations instead of a short loop.
-        match planes {
-            1 => return t_row_fixed::<1>(lam, basis_b, buf),
-            9 => return t_row_fixed::<9>(lam, basis_b, buf),
-            25 => return t_row_fixed::<25>(lam, basis_b, buf),
-            49 => return t_row_fixed::<49>(lam, basis_b, buf),
-            _ => {}
-        }
-        for (j, (t, w)) in basis_b.taps.iter().zip(&basis_b.weights).enumerate() {
-            let x = |k: usize| &lam[t[k] as usize * planes..(t[k] as usize + 1) * planes];
-            let (x0, x1, x2, x3) = (x(0), x(1), x(2), x(3));
-            combine4(&mut buf[j * planes..(j + 1) * planes], *w, [x0, x1, x2, x3]);
-        }
+    let job = TwoLeading {
+        src: lambda.as_slice().expect("standard layout is contiguous"),
+        basis_a,
+        basis_b,
+        n_b: shape[1],
+        planes,
+        row_len,
+        q_elem: q_elem.as_deref(),
+        q_row,
+        tau,
+        area: scale.area,
     };
     // Every element is written exactly once below, so the output is not zeroed first (that was
     // a second pass over the largest buffer of the call).
@@ -445,46 +547,7 @@ fn apply_two_leading(
     out.spare_capacity_mut()[..total]
         .par_chunks_mut(block * row_len)
         .enumerate()
-        .for_each(|(blk, chunk)| {
-            // A few recently computed T rows, keyed by control row.
-            let mut cache: Vec<(u32, Vec<f32>)> = Vec::with_capacity(8);
-            let mut next_slot = 0;
-            for (k, dst) in chunk.chunks_mut(row_len).enumerate() {
-                let a = blk * block + k;
-                let (t, w) = (basis_a.taps[a], basis_a.weights[a]);
-                let mut idx = [0_usize; 4];
-                for k4 in 0..4 {
-                    let tap = t[k4];
-                    idx[k4] = if let Some(pos) = cache.iter().position(|(r, _)| *r == tap) {
-                        pos
-                    } else if cache.len() < 8 {
-                        let mut buf = Vec::new();
-                        t_row(tap as usize, &mut buf);
-                        cache.push((tap, buf));
-                        cache.len() - 1
-                    } else {
-                        // Evict round-robin, never a row this output row already uses.
-                        while idx[..k4].contains(&next_slot) {
-                            next_slot = (next_slot + 1) % 8;
-                        }
-                        let mut buf = std::mem::take(&mut cache[next_slot].1);
-                        t_row(tap as usize, &mut buf);
-                        cache[next_slot] = (tap, buf);
-                        let used = next_slot;
-                        next_slot = (next_slot + 1) % 8;
-                        used
-                    };
-                }
-                let rows = idx.map(|i| cache[i].1.as_slice());
-                let scale = RowScale {
-                    q_elem: q_elem.as_deref(),
-                    q_row: q_row.map(|q| q[a]),
-                    tau,
-                    area,
-                };
-                write4(dst, w, rows, scale);
-            }
-        });
+        .for_each(|(blk, chunk)| two_leading_block(&job, blk * block, chunk));
     #[expect(unsafe_code, reason = "skips zeroing the largest buffer of the call")]
     // SAFETY: the chunks above partition `out`'s first `total` slots, and `write4` writes every
     // slot of its destination (it checks that the sources are as long), so all `total`
