@@ -260,3 +260,178 @@ fn a_lost_device_hands_the_window_over_to_the_cpu_engine() {
         assert!((a - b).abs() < 1e-5, "{a} vs {b}");
     }
 }
+
+/// The weight view colours a slice of the discrete weights on the GPU, where they are, as the
+/// window's CPU heatmap colours the same slice of the CPU engine's weights: the same colour
+/// range (max |w| of the slice) and, texel by texel, the same colours (to one step of 255 where
+/// float round-off moves a value across a rounding edge). Two slices of every 4-D kernel
+/// (channels at one tap, taps of one channel pair) and the 2-D weights, on a learned partition
+/// and on continuous spatial kernels away from their native resolution.
+#[test]
+fn weight_view_colours_slices_like_the_cpu_heatmap() {
+    use innscope::app::heatmap::{Scale, color};
+    use innscope::app::theme::DIVERGING;
+    use innscope::gpu::weight_view::{SliceSpec, WeightView};
+    use ndarray::{ArrayView2, Axis};
+
+    let Some(ctx) = gpu() else { return };
+    let mut view = WeightView::new(Arc::clone(&ctx)).expect("pipelines");
+    let tuned = import("mnist_tuned");
+    let mut learned = tuned.default_plan();
+    learned.partition = PartitionKind::Learned;
+    learned.set_keep(&tuned.doc.groups, 0.7);
+    let spatial = synthetic::spatial_demo(5).expect("model");
+    let mut at_20 = Plan::native(spatial.native());
+    at_20.resolution = [20, 20];
+    let mut checked = 0;
+    for (model, plan) in [(&tuned, learned), (&spatial, at_20)] {
+        let plan = model.resolve(&plan).expect("valid");
+        let g = GpuEngine::new(Arc::clone(&ctx), model, &plan).expect("GPU");
+        let c = CpuEngine::new(model, &plan).expect("CPU");
+        for p in &model.doc.params {
+            let w = c.weight(&p.name).expect("weight");
+            let shape = w.shape().to_vec();
+            // (slice spec, the same slice taken by ndarray from the CPU weights)
+            let mut cases: Vec<(SliceSpec, ndarray::Array2<f32>)> = Vec::new();
+            match *shape.as_slice() {
+                [o, i, kh, kw] => {
+                    let (r, s) = (kh / 2, kw - 1);
+                    cases.push((
+                        SliceSpec {
+                            offset: r * kw + s,
+                            rows: o,
+                            cols: i,
+                            row_stride: i * kh * kw,
+                            col_stride: kh * kw,
+                        },
+                        w.index_axis(Axis(3), s)
+                            .index_axis(Axis(2), r)
+                            .to_owned()
+                            .into_dimensionality()
+                            .expect("2-D"),
+                    ));
+                    let (a, b) = (o - 1, i / 2);
+                    cases.push((
+                        SliceSpec {
+                            offset: (a * i + b) * kh * kw,
+                            rows: kh,
+                            cols: kw,
+                            row_stride: kw,
+                            col_stride: 1,
+                        },
+                        w.index_axis(Axis(0), a)
+                            .index_axis(Axis(0), b)
+                            .to_owned()
+                            .into_dimensionality()
+                            .expect("2-D"),
+                    ));
+                }
+                [o, i] => cases.push((
+                    SliceSpec {
+                        offset: 0,
+                        rows: o,
+                        cols: i,
+                        row_stride: i,
+                        col_stride: 1,
+                    },
+                    w.clone().into_dimensionality().expect("2-D"),
+                )),
+                _ => continue,
+            }
+            for (spec, want) in cases {
+                let (max, _) = view
+                    .render(&g, &p.name, spec, DIVERGING)
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+                let want_max = want.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+                assert!(
+                    (max - want_max).abs() <= 1e-6 * want_max.max(1e-12),
+                    "{}: range {max} against {want_max}",
+                    p.name
+                );
+                let texels = view.read_texture().expect("texels");
+                assert_eq!(texels.len(), want.len());
+                let cpu: ArrayView2<'_, f32> = want.view();
+                let hi = want_max.max(1e-12);
+                for ((r, col), &v) in cpu.indexed_iter() {
+                    let expect = color(v, -hi, hi, Scale::Signed).to_array();
+                    let got = texels[r * spec.cols + col];
+                    let step = expect
+                        .iter()
+                        .zip(got)
+                        .map(|(e, g)| e.abs_diff(g))
+                        .max()
+                        .unwrap_or(0);
+                    assert!(
+                        step <= 1,
+                        "{} ({r}, {col}) = {v}: GPU {got:?}, CPU heatmap {expect:?}",
+                        p.name
+                    );
+                }
+                // The value under the pointer, read where it is.
+                let (r, col) = (spec.rows - 1, spec.cols / 2);
+                let v = view
+                    .value_at(&g, &p.name, spec.index(r, col))
+                    .expect("value");
+                assert!((v - want[[r, col]]).abs() <= 1e-6 * hi, "{}: hover", p.name);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} slices checked");
+    // A slice reaching past the tensor is refused, not drawn.
+    let plan = spatial
+        .resolve(&Plan::native(spatial.native()))
+        .expect("valid");
+    let g = GpuEngine::new(Arc::clone(&ctx), &spatial, &plan).expect("GPU");
+    let name = &spatial.doc.params[0].name;
+    let len: usize = g.weight_shape(name).expect("shape").iter().product();
+    let past = SliceSpec {
+        offset: len - 1,
+        rows: 2,
+        cols: 1,
+        row_stride: 1,
+        col_stride: 1,
+    };
+    assert!(view.render(&g, name, past, DIVERGING).is_err());
+}
+
+/// Per-output-channel kernel sums for the spectra, computed on the GPU, against ndarray's sum
+/// over the input channels of the CPU engine's weights.
+#[test]
+fn channel_sums_on_the_gpu_match_the_cpu() {
+    use innscope::gpu::weight_view::WeightView;
+    use ndarray::Axis;
+
+    let Some(ctx) = gpu() else { return };
+    let view = WeightView::new(Arc::clone(&ctx)).expect("pipelines");
+    let model = synthetic::spatial_demo(5).expect("model");
+    let mut plan = Plan::native(model.native());
+    plan.resolution = [36, 36];
+    let plan = model.resolve(&plan).expect("valid");
+    let g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+    let c = CpuEngine::new(&model, &plan).expect("CPU");
+    let mut checked = 0;
+    for p in &model.doc.params {
+        let w = c.weight(&p.name).expect("weight");
+        if w.ndim() != 4 {
+            continue;
+        }
+        let sums = view.channel_sums(&g, &p.name, 16).expect("sums");
+        let n = w.shape()[0].min(16);
+        assert_eq!(sums.shape(), &[n, w.shape()[2], w.shape()[3]]);
+        for a in 0..n {
+            let want = w.index_axis(Axis(0), a).sum_axis(Axis(0));
+            let scale = want.iter().fold(1e-12_f32, |m, v| m.max(v.abs()));
+            for (x, y) in sums.index_axis(Axis(0), a).iter().zip(want.iter()) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * scale,
+                    "{} channel {a}: {x} vs {y}",
+                    p.name
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} kernels checked");
+    assert!(view.channel_sums(&g, "no such", 16).is_err());
+}

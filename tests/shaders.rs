@@ -31,7 +31,15 @@ fn every_shader_parses_and_validates() {
     }
     checked.sort();
     let names: Vec<&str> = checked.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["discretize.wgsl", "forward.wgsl", "surface.wgsl"]);
+    assert_eq!(
+        names,
+        [
+            "discretize.wgsl",
+            "forward.wgsl",
+            "surface.wgsl",
+            "weight_view.wgsl"
+        ]
+    );
     // The entry points the engine dispatches exist.
     let all: Vec<&str> = checked
         .iter()
@@ -51,6 +59,9 @@ fn every_shader_parses_and_validates() {
         "softmax",
         "vs_main",
         "fs_main",
+        "slice_range",
+        "colorize",
+        "channel_sums",
     ] {
         assert!(all.contains(&want), "missing entry point {want}");
     }

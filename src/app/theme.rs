@@ -1,5 +1,6 @@
 //! Colours in one place: the colormap of every heatmap and surface, and the series colours.
 
+use crate::gpu::weight_view::Diverging;
 use eframe::egui::Color32;
 
 /// Viridis control colours (perceptually uniform, colour-blind safe), low to high.
@@ -46,6 +47,13 @@ pub fn viridis(t: f32) -> Color32 {
     Color32::from_rgb(lerp(a[0], b[0]), lerp(a[1], b[1]), lerp(a[2], b[2]))
 }
 
+/// The stops of [`diverging`], shared with the GPU weight views.
+pub const DIVERGING: Diverging = Diverging {
+    mid: [235, 235, 235],
+    negative: [33, 102, 172],
+    positive: [178, 24, 43],
+};
+
 /// Diverging map for signed weights: blue (negative) – light grey (0) – red (positive);
 /// `t` in `[-1, 1]`.
 #[must_use]
@@ -55,20 +63,20 @@ pub fn diverging(t: f32) -> Color32 {
     } else {
         0.0
     };
-    let mix = |a: f32, b: f32, f: f32| -> u8 {
+    let mix = |a: u8, b: u8, f: f32| -> u8 {
         #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "within 0..=255"
         )]
-        let v = (a + (b - a) * f).round() as u8;
+        let v = (f32::from(a) + (f32::from(b) - f32::from(a)) * f).round() as u8;
         v
     };
-    let mid = [235.0, 235.0, 235.0];
+    let mid = DIVERGING.mid;
     let (end, f) = if t < 0.0 {
-        ([33.0, 102.0, 172.0], -t)
+        (DIVERGING.negative, -t)
     } else {
-        ([178.0, 24.0, 43.0], t)
+        (DIVERGING.positive, t)
     };
     Color32::from_rgb(
         mix(mid[0], end[0], f),

@@ -412,6 +412,24 @@ impl GpuEngine {
             .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
     }
 
+    /// The buffer of a discretized parameter and its number of values (for views that read
+    /// the weights where they are).
+    pub(crate) fn weight_buffer_len(&self, name: &str) -> Result<(wgpu::Buffer, usize), GpuError> {
+        let len = self.weight_shape(name)?.iter().product();
+        Ok((self.weight_buffer(name)?, len))
+    }
+
+    /// The current shape of a discretized parameter.
+    ///
+    /// # Errors
+    /// An unknown parameter.
+    pub fn weight_shape(&self, name: &str) -> Result<Vec<usize>, GpuError> {
+        self.weights
+            .get(name)
+            .map(|w| w.shape.clone())
+            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
+    }
+
     /// Run the network on a batch `(N, C, H, W)` at the plan's resolution; only the logits
     /// come back.
     ///

@@ -5,9 +5,11 @@
 pub mod context;
 pub mod engine;
 pub(crate) mod params;
+pub mod weight_view;
 
 pub use context::GpuContext;
 pub use engine::GpuEngine;
+pub use weight_view::WeightView;
 
 use crate::model::ModelError;
 
