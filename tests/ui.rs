@@ -2,7 +2,7 @@
 //! every panel compared with a snapshot (rendered by wgpu on the machine's adapter; CI pins
 //! lavapipe). Refresh snapshots with `UPDATE_SNAPSHOTS=1 cargo test --test ui`.
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
 use innscope::app::{InnscopeApp, PanelKind, load_model_file};
 use innscope::data::assets;
@@ -10,11 +10,20 @@ use innscope::engine::EngineChoice;
 
 /// The window on the TorchIntegral reference model (its shapes are known from the fixtures).
 fn harness() -> Option<Harness<'static, InnscopeApp>> {
-    harness_on(
+    harness_with(
         assets::torchintegral_model(),
         "bundled TorchIntegral model",
-        None,
+        EngineChoice::Auto,
     )
+}
+
+/// The window on the TorchIntegral reference model with the engine `choice`.
+fn harness_with(
+    model: innscope::model::Model,
+    source: &str,
+    choice: EngineChoice,
+) -> Option<Harness<'static, InnscopeApp>> {
+    harness_full(model, source, None, choice)
 }
 
 /// The window on `model`, with `twin` beside it.
@@ -22,6 +31,15 @@ fn harness_on(
     model: innscope::model::Model,
     source: &str,
     twin: Option<innscope::model::Model>,
+) -> Option<Harness<'static, InnscopeApp>> {
+    harness_full(model, source, twin, EngineChoice::Auto)
+}
+
+fn harness_full(
+    model: innscope::model::Model,
+    source: &str,
+    twin: Option<innscope::model::Model>,
+    choice: EngineChoice,
 ) -> Option<Harness<'static, InnscopeApp>> {
     if innscope::gpu::context::best_adapter().is_none() {
         assert!(
@@ -36,8 +54,8 @@ fn harness_on(
         .with_size(egui::Vec2::new(1440.0, 900.0))
         .wgpu()
         .build_eframe(move |cc| {
-            let mut app = InnscopeApp::new(cc, model, source, twin, EngineChoice::Auto, false)
-                .expect("the model opens");
+            let mut app =
+                InnscopeApp::new(cc, model, source, twin, choice, false).expect("the model opens");
             app.show_timings = false;
             app
         });
@@ -280,4 +298,109 @@ fn the_twin_follows_the_sliders_and_sweeps_run_in_the_background() {
         h.query_by_label_contains("40 images").is_some(),
         "the data is named"
     );
+}
+
+/// With the GPU engine the heatmap of discrete weights is coloured on the GPU and drawn from
+/// its texture, with no weights read back on a slider tick; on screen it is the CPU engine's
+/// heatmap of the same slice, and the CSV export (which does read the weight back) has the
+/// same numbers.
+#[test]
+fn the_gpu_heatmap_shows_what_the_cpu_heatmap_shows() {
+    let model = assets::torchintegral_model();
+    let Some(mut gpu) = harness_with(model.clone(), "reference", EngineChoice::Gpu) else {
+        return;
+    };
+    let Some(mut cpu) = harness_with(model, "reference", EngineChoice::Cpu) else {
+        return;
+    };
+    assert!(matches!(
+        gpu.state().state.engine,
+        innscope::engine::Engine::Gpu(_)
+    ));
+    let mut images = Vec::new();
+    for h in [&mut gpu, &mut cpu] {
+        slider(h, "keep %").set_value_accesskit(60.0);
+        h.run();
+        // Surface panel maximised (the last "maximise" button in drawing order), heatmap view.
+        let buttons = h.get_all_by_label("maximise").collect::<Vec<_>>();
+        buttons[4].click_accesskit();
+        h.run();
+        h.get_by_label("heatmap").click_accesskit();
+        h.run();
+        h.run();
+        images.push(h.render().expect("rendered"));
+    }
+    assert!(gpu.state().state.weight.is_none(), "nothing read back");
+    // The band between the heatmap's caption and the hint under it: heatmap and legend.
+    let band = |h: &Harness<'_, InnscopeApp>| {
+        let top = h.get_by_label_contains("discrete weights W").rect();
+        let bottom = h.get_by_label("hover for exact values").rect();
+        (top.left(), top.bottom() + 2.0, bottom.top() - 2.0)
+    };
+    let (gb, cb) = (band(&gpu), band(&cpu));
+    assert_eq!(gb, cb, "the heatmaps sit at the same place");
+    let (left, top, bottom) = gb;
+    let ppp = gpu.ctx.pixels_per_point();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "on screen"
+    )]
+    let (x0, y0, y1) = (
+        (left * ppp) as u32,
+        (top * ppp).ceil() as u32,
+        (bottom * ppp) as u32,
+    );
+    assert!(y1 > y0 + 100, "a heatmap of some size");
+    let (a, b) = (&images[0], &images[1]);
+    let mut differing = 0;
+    let mut coloured = 0;
+    for y in y0..y1 {
+        for x in x0..a.width() {
+            let (p, q) = (a.get_pixel(x, y).0, b.get_pixel(x, y).0);
+            if p.iter().zip(q).any(|(u, v)| u.abs_diff(v) > 2) {
+                differing += 1;
+            }
+            if p[0].abs_diff(p[2]) > 40 {
+                coloured += 1;
+            }
+        }
+    }
+    assert_eq!(
+        differing, 0,
+        "GPU and CPU heatmaps differ in {differing} pixels"
+    );
+    assert!(
+        coloured > 1000,
+        "the band shows coloured weights ({coloured} pixels)"
+    );
+
+    // The value under the pointer, read where the weight is.
+    let mut labels = Vec::new();
+    for h in [&mut gpu, &mut cpu] {
+        let at = egui::pos2(left + 200.0, (top + bottom) / 2.0);
+        h.hover_at(at);
+        h.run();
+        let node = h.get_by_label_contains("W[");
+        let label = node
+            .accesskit_node()
+            .label()
+            .or_else(|| node.value())
+            .expect("a value label");
+        labels.push(label);
+    }
+    assert_eq!(labels[0], labels[1]);
+
+    // The CSV export reads the GPU's weight back: the CPU engine's numbers.
+    let (g, c) = (
+        gpu.state().panel_csv(PanelKind::Surface),
+        cpu.state().panel_csv(PanelKind::Surface),
+    );
+    assert_eq!(g.lines().count(), c.lines().count());
+    assert!(g.lines().count() > 100);
+    for (x, y) in g.lines().zip(c.lines()).skip(1) {
+        let value = |l: &str| l.rsplit(',').next().and_then(|v| v.parse::<f32>().ok());
+        let (x, y) = (value(x).expect("number"), value(y).expect("number"));
+        assert!((x - y).abs() <= 1e-6 * y.abs().max(1.0), "{x} vs {y}");
+    }
 }

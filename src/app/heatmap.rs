@@ -82,21 +82,28 @@ pub fn show(
             );
         }
         if let Some(p) = response.hover_pos() {
-            #[expect(
-                clippy::cast_possible_truncation,
-                clippy::cast_sign_loss,
-                clippy::cast_precision_loss,
-                reason = "pointer inside the rect"
-            )]
-            let (r, c) = (
-                (((p.y - rect.top()) / rect.height() * rows as f32) as usize).min(rows - 1),
-                (((p.x - rect.left()) / rect.width() * cols as f32) as usize).min(cols - 1),
-            );
+            let (r, c) = cell_at(rect, p, rows, cols);
             hovered = Some(((r, c), values[[r, c]]));
         }
         legend(ui, lo, hi, scale, size.y);
     });
     hovered
+}
+
+/// The cell of a `rows × cols` grid drawn in `rect` under point `p` (clamped to the grid).
+#[must_use]
+pub fn cell_at(rect: Rect, p: egui::Pos2, rows: usize, cols: usize) -> (usize, usize) {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "pointer inside the rect; negative values saturate to 0"
+    )]
+    let cell = (
+        (((p.y - rect.top()) / rect.height() * rows as f32) as usize).min(rows.saturating_sub(1)),
+        (((p.x - rect.left()) / rect.width() * cols as f32) as usize).min(cols.saturating_sub(1)),
+    );
+    cell
 }
 
 /// A vertical colour bar with its end values.

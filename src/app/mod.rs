@@ -6,6 +6,7 @@
 //! File dialogs and model loading run off the UI thread and report back through a channel.
 
 pub mod controls;
+pub mod gpu_view;
 pub mod heatmap;
 pub mod input;
 pub mod layer_data;
@@ -88,6 +89,8 @@ pub struct InnscopeApp {
     pub sweeps: sweeps::SweepPanel,
     maximized: Option<PanelKind>,
     gpu: Option<Arc<GpuContext>>,
+    /// The discrete-weight heatmap drawn on the GPU (with the GPU engine).
+    gpu_view: Option<gpu_view::GpuView>,
     events: (Sender<Event>, Receiver<Event>),
     frame_ms: f32,
     trace: Option<Vec<f32>>,
@@ -194,9 +197,17 @@ impl InnscopeApp {
             state.engine_note = Some(why);
         }
         let mut surface = surface::SurfacePanel::default();
+        let mut gpu_view = None;
         if let Some(rs) = cc.wgpu_render_state.as_ref() {
             surface_gpu::install(rs);
             surface.wgpu_target = Some(rs.target_format.is_srgb());
+            if let Some(ctx) = &gpu {
+                match gpu_view::GpuView::new(Arc::clone(ctx), rs.clone()) {
+                    Ok(v) => gpu_view = Some(v),
+                    // The weights are then read back for the panels, as with the CPU engine.
+                    Err(e) => state.engine_note = Some(format!("GPU heatmap unavailable: {e}")),
+                }
+            }
         }
         Ok(Self {
             state,
@@ -207,6 +218,7 @@ impl InnscopeApp {
             sweeps: sweeps::SweepPanel::default(),
             maximized: None,
             gpu,
+            gpu_view,
             events: channel(),
             frame_ms: 0.0,
             trace: trace_frames.then(Vec::new),
@@ -403,7 +415,7 @@ impl InnscopeApp {
     #[must_use]
     pub fn panel_csv(&self, kind: PanelKind) -> String {
         match kind {
-            PanelKind::Surface => self.surface.csv(&self.state),
+            PanelKind::Surface => self.surface.csv(&self.state, self.gpu_view.as_ref()),
             PanelKind::Partitions => partitions::csv(&self.state),
             PanelKind::Spectrum => self.spectrum.csv(),
             PanelKind::Predictions => predictions::csv(&self.state),
@@ -490,11 +502,19 @@ impl InnscopeApp {
             });
         });
         match kind {
-            PanelKind::Surface => self.surface.show(ui, &self.state, &mut self.planes),
+            PanelKind::Surface => {
+                self.surface
+                    .show(ui, &self.state, &mut self.planes, self.gpu_view.as_mut());
+            }
             PanelKind::Partitions => partitions::show(ui, &self.state),
             PanelKind::Spectrum => {
-                self.spectrum
-                    .show(ui, &self.state, self.surface.slice, &mut self.planes);
+                self.spectrum.show(
+                    ui,
+                    &self.state,
+                    self.surface.slice,
+                    &mut self.planes,
+                    self.gpu_view.as_ref(),
+                );
             }
             PanelKind::Predictions => predictions::show(ui, &self.state),
             PanelKind::Sweeps => self.sweeps.show(ui, &self.state),

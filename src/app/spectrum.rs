@@ -4,10 +4,11 @@
 //! kernels at the current resolution. Log-magnitude (or phase) with a colour legend.
 
 use eframe::egui::{self, TextureHandle, Vec2};
-use ndarray::{Array2, Axis, s};
+use ndarray::{Array2, Array3, Axis, s};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
+use super::gpu_view::GpuView;
 use super::heatmap::{self, Scale};
 use super::layer_data::{PlanesCache, Slice, plan_key};
 use super::state::State;
@@ -55,6 +56,7 @@ struct Cached {
     slice: Slice,
     phase: bool,
     plan: u64,
+    generation: u64,
     images: [Array2<f32>; 3],
 }
 
@@ -75,6 +77,7 @@ impl SpectrumPanel {
         state: &State,
         slice: Slice,
         planes: &mut PlanesCache,
+        gpu: Option<&GpuView>,
     ) {
         let Some(param) = state.layer() else {
             ui.label("This model has no weight to show.");
@@ -86,7 +89,11 @@ impl SpectrumPanel {
         });
         let key = plan_key(state);
         let fresh = self.cache.as_ref().is_some_and(|c| {
-            c.layer == param.name && c.slice == slice && c.phase == self.phase && c.plan == key
+            c.layer == param.name
+                && c.slice == slice
+                && c.phase == self.phase
+                && c.plan == key
+                && c.generation == state.generation
         });
         if !fresh {
             let Some(p) = planes.get(state, slice) else {
@@ -106,15 +113,22 @@ impl SpectrumPanel {
                     log_magnitude(&sp, x.len())
                 }
             };
-            let grid = state
-                .weight
-                .as_ref()
-                .map_or_else(|| Array2::zeros((1, 1)), channel_grid);
+            // Kernels summed over input channels: on the GPU where the weights are (a few
+            // hundred floats come back), else from the CPU engine's weights.
+            let sums = match (&state.weight, gpu) {
+                (Some(w), _) => channel_sums(w, GRID_CHANNELS),
+                (None, Some(gpu)) => gpu
+                    .channel_sums(&state.engine, &param.name, GRID_CHANNELS)
+                    .ok(),
+                (None, None) => None,
+            };
+            let grid = sums.map_or_else(|| Array2::zeros((1, 1)), |s| channel_grid(&s));
             self.cache = Some(Cached {
                 layer: param.name.clone(),
                 slice,
                 phase: self.phase,
                 plan: key,
+                generation: state.generation,
                 images: [show(fine), show(disc), grid],
             });
         }
@@ -195,20 +209,31 @@ impl SpectrumPanel {
     }
 }
 
-/// Up to 16 output channels' spatial spectra (kernel summed over input channels, zero-padded to
-/// 16×16, log-magnitude), tiled in a 4×4 grid.
-fn channel_grid(w: &ndarray::ArrayD<f32>) -> Array2<f32> {
-    if w.ndim() != 4 {
-        return Array2::zeros((1, 1));
+/// Output channels in the grid of per-channel spectra.
+const GRID_CHANNELS: usize = 16;
+
+/// The first `n` output channels of a 4-D kernel summed over input channels, `(n, kh, kw)`
+/// (`None` for other tensors).
+fn channel_sums(w: &ndarray::ArrayD<f32>, n: usize) -> Option<Array3<f32>> {
+    let w = w.view().into_dimensionality::<ndarray::Ix4>().ok()?;
+    let n = n.min(w.shape()[0]);
+    let (kh, kw) = (w.shape()[2], w.shape()[3]);
+    let mut out = Array3::zeros((n, kh, kw));
+    for a in 0..n {
+        out.index_axis_mut(Axis(0), a)
+            .assign(&w.index_axis(Axis(0), a).sum_axis(Axis(0)));
     }
+    Some(out)
+}
+
+/// Up to 16 output channels' spatial spectra (kernels summed over input channels, `sums`,
+/// zero-padded to 16×16, log-magnitude), tiled in a 4×4 grid.
+fn channel_grid(sums: &Array3<f32>) -> Array2<f32> {
     let tile = 16;
-    let n = w.shape()[0].min(16);
+    let n = sums.shape()[0].min(GRID_CHANNELS);
     let mut out = Array2::from_elem((4 * tile, 4 * tile), -6.0_f32);
     for a in 0..n {
-        let k = w.index_axis(Axis(0), a).sum_axis(Axis(0));
-        let Ok(k) = k.into_dimensionality::<ndarray::Ix2>() else {
-            continue;
-        };
+        let k = sums.index_axis(Axis(0), a).to_owned();
         let sp = log_magnitude(&spectrum(&k, [tile, tile]), k.len());
         let (ty, tx) = (a / 4, a % 4);
         out.slice_mut(s![ty * tile..(ty + 1) * tile, tx * tile..(tx + 1) * tile])

@@ -50,8 +50,12 @@ pub struct State {
     pub full_params: usize,
     /// Index into [`State::layers`] of the layer the panels follow.
     pub selected: usize,
-    /// Discrete weight of the selected layer under the current plan.
+    /// Discrete weight of the selected layer under the current plan, with the CPU engine. The
+    /// GPU engine's weights stay on the GPU; the window draws them from there.
     pub weight: Option<ArrayD<f32>>,
+    /// Changes whenever the engine is replaced or gets another model (for caches of what it
+    /// computed, such as the GPU heatmap).
+    pub generation: u64,
     /// Time of the last re-discretization + forward pass, milliseconds.
     pub update_ms: f32,
     /// The last error to show (load failures, refused plans).
@@ -123,6 +127,12 @@ fn gpu_engine(
     Ok(Engine::on_context(gpu.cloned(), model, plan)?)
 }
 
+/// A number no earlier engine of this process had.
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl State {
     /// Open `model`; `gpu` is the window's device when it can run compute.
     ///
@@ -159,6 +169,7 @@ impl State {
             full_params,
             selected: 0,
             weight: None,
+            generation: next_generation(),
             update_ms: 0.0,
             error: None,
             twin: None,
@@ -310,9 +321,13 @@ impl State {
         argmax(&self.twin.as_ref()?.probs)
     }
 
+    /// The selected weight, with the CPU engine (nothing is read back from the GPU).
     fn read_selected_weight(&mut self) -> Option<ArrayD<f32>> {
         let name = self.layer()?.name.clone();
-        self.engine.weight(&name).ok()
+        match &self.engine {
+            Engine::Cpu(c) => c.weight(&name).ok(),
+            Engine::Gpu(_) => None,
+        }
     }
 
     /// Re-discretize and re-run for the current plan and input. A GPU that fails (device lost,
@@ -322,6 +337,7 @@ impl State {
         match self.run_engine() {
             Err(EngineError::Gpu(e)) if !matches!(e, GpuError::Model(_)) => {
                 self.engine = Engine::Cpu(CpuEngine::new(&self.model, &self.resolved)?);
+                self.generation = next_generation();
                 self.engine_note = Some(format!("the GPU failed ({e}); the CPU engine took over"));
                 self.run_engine()?;
             }

@@ -6,8 +6,9 @@
 
 use eframe::egui::{self, Color32, Mesh, Pos2, Sense, Shape, Stroke, Vec2, epaint::Vertex, pos2};
 
+use super::gpu_view::{GpuView, slice_spec};
 use super::heatmap::{self, Scale};
-use super::layer_data::{Plane, PlanesCache, Slice, axis_names};
+use super::layer_data::{Plane, PlanesCache, Slice, axis_names, plan_key};
 use super::state::State;
 use super::surface_gpu::{GpuVertex, SurfaceCallback};
 use super::theme;
@@ -70,7 +71,13 @@ impl Camera {
 
 impl SurfacePanel {
     /// Draw the panel for the selected layer.
-    pub fn show(&mut self, ui: &mut egui::Ui, state: &State, planes: &mut PlanesCache) {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &State,
+        planes: &mut PlanesCache,
+        gpu: Option<&mut GpuView>,
+    ) {
         let Some(param) = state.layer() else {
             ui.label("This model has no weight to show.");
             return;
@@ -126,7 +133,7 @@ impl SurfacePanel {
             }
         });
         if self.heatmap {
-            self.show_heatmap(ui, state, ndim);
+            self.show_heatmap(ui, state, ndim, gpu);
             return;
         }
         let Some(data) = planes.get(state, self.slice) else {
@@ -244,10 +251,23 @@ impl SurfacePanel {
     /// The numbers behind the panel as CSV: the discrete weights of the current slice, with
     /// each entry's position in [-1, 1] along both axes.
     #[must_use]
-    pub fn csv(&self, state: &State) -> String {
+    /// With the GPU engine the weight is read back from `gpu` for the export.
+    pub fn csv(&self, state: &State, gpu: Option<&GpuView>) -> String {
         let mut out = String::from("row,col,row_position,col_position,weight\n");
-        let (Some(param), Some(w)) = (state.layer(), state.weight.as_ref()) else {
+        let Some(param) = state.layer() else {
             return out;
+        };
+        let read;
+        let w = match (state.weight.as_ref(), gpu) {
+            (Some(w), _) => w,
+            (None, Some(gpu)) => match gpu.read_weight(&state.engine, &param.name) {
+                Ok(w) => {
+                    read = w;
+                    &read
+                }
+                Err(_) => return out,
+            },
+            (None, None) => return out,
         };
         let p = super::layer_data::discrete_plane(param, w, self.slice, &state.resolved);
         for ((r, c), v) in p.values.indexed_iter() {
@@ -260,7 +280,17 @@ impl SurfacePanel {
         out
     }
 
-    fn show_heatmap(&mut self, ui: &mut egui::Ui, state: &State, ndim: usize) {
+    fn show_heatmap(
+        &mut self,
+        ui: &mut egui::Ui,
+        state: &State,
+        ndim: usize,
+        gpu: Option<&mut GpuView>,
+    ) {
+        if let Some(gpu) = gpu.filter(|g| g.serves(&state.engine)) {
+            self.show_gpu_heatmap(ui, state, ndim, gpu);
+            return;
+        }
         let Some(w) = &state.weight else {
             ui.label("no discrete weight");
             return;
@@ -311,11 +341,50 @@ impl SurfacePanel {
             size,
             &mut self.texture,
         );
-        match hovered {
-            Some(((r, c), v)) => ui.label(format!("W[{r}, {c}] = {v:.6}")),
-            None => ui.label(egui::RichText::new("hover for exact values").small().weak()),
-        };
+        hover_label(ui, hovered);
     }
+
+    /// The heatmap coloured on the GPU from the weights where they are (GPU engine).
+    fn show_gpu_heatmap(&self, ui: &mut egui::Ui, state: &State, ndim: usize, gpu: &mut GpuView) {
+        let Some(param) = state.layer() else {
+            return;
+        };
+        let Some(spec) = state
+            .engine
+            .weight_shape(&param.name)
+            .and_then(|shape| slice_spec(&shape, self.slice))
+        else {
+            ui.label("not a 2-D slice");
+            return;
+        };
+        let (rows_name, cols_name) = axis_names(ndim, self.slice);
+        ui.label(
+            egui::RichText::new(format!(
+                "discrete weights W: {rows_name}s down, {cols_name}s across ({}×{}), drawn on the GPU",
+                spec.rows, spec.cols
+            ))
+            .small(),
+        );
+        let size = Vec2::new(
+            (ui.available_width() - 70.0).max(80.0),
+            (ui.available_height() - 40.0).max(80.0),
+        );
+        let key = (plan_key(state), state.generation);
+        match gpu.heatmap(ui, &state.engine, &param.name, self.slice, key, size) {
+            Ok(hovered) => hover_label(ui, hovered),
+            Err(e) => {
+                ui.colored_label(ui.visuals().error_fg_color, format!("GPU view: {e}"));
+            }
+        }
+    }
+}
+
+/// The exact value under the pointer, or a hint.
+fn hover_label(ui: &mut egui::Ui, hovered: Option<((usize, usize), f32)>) {
+    match hovered {
+        Some(((r, c), v)) => ui.label(format!("W[{r}, {c}] = {v:.6}")),
+        None => ui.label(egui::RichText::new("hover for exact values").small().weak()),
+    };
 }
 
 /// A legend dot.

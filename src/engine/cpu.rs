@@ -93,6 +93,12 @@ impl CpuEngine {
         to_array(self.param(name)?)
     }
 
+    /// The current shape of one discrete weight (`None` for an unknown parameter).
+    #[must_use]
+    pub fn weight_shape(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors.get(name).map(|t| t.dims().to_vec())
+    }
+
     fn param(&self, name: &str) -> Result<&Tensor, EngineError> {
         self.tensors
             .get(name)

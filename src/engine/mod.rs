@@ -193,6 +193,15 @@ impl Engine {
         }
     }
 
+    /// The current shape of one discretized weight (`None` for an unknown parameter).
+    #[must_use]
+    pub fn weight_shape(&self, name: &str) -> Option<Vec<usize>> {
+        match self {
+            Self::Cpu(c) => c.weight_shape(name),
+            Self::Gpu(g) => g.weight_shape(name).ok(),
+        }
+    }
+
     /// Wait for queued GPU work (a no-op on the CPU), for timing.
     ///
     /// # Errors
