@@ -84,34 +84,43 @@ fn check_fixture(name: &str) {
                 engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU engine"))
             }
         };
-        let weights = e.read_weights().expect("reads back");
-        for (param, w) in &weights {
-            let d = max_abs_diff(w, &exp.tensors[&format!("{tag}/{param}")]);
-            assert!(
-                d <= 1e-6,
-                "{name} {tag} {param}: GPU vs TorchIntegral {d:e}"
+        // Both ways of discretizing weights continuous in both channel axes: one pass (the
+        // default on hardware GPUs) and one pass per axis (the default on software ones).
+        for fused in [false, true] {
+            let path = if fused { "one pass" } else { "per axis" };
+            e.set_fused_discretization(fused);
+            e.set_plan(&model, &plan).expect("re-discretizes");
+            let weights = e.read_weights().expect("reads back");
+            for (param, w) in &weights {
+                let d = max_abs_diff(w, &exp.tensors[&format!("{tag}/{param}")]);
+                assert!(
+                    d <= 1e-6,
+                    "{name} {tag} ({path}) {param}: GPU vs TorchIntegral {d:e}"
+                );
+                worst_w = worst_w.max(d);
+            }
+            let cpu = CpuEngine::new(&model, &plan).expect("CPU engine");
+            assert!(worst_relative(&weights, &cpu.weights().expect("weights")) <= 1e-6);
+            let gl = e
+                .forward(&model, batch.view())
+                .expect("GPU forward")
+                .into_dyn();
+            let cl = cpu
+                .forward(&model, batch.view())
+                .expect("CPU forward")
+                .into_dyn();
+            let d = max_abs_diff(&gl, &cl);
+            let reference = max_abs_diff(&gl, &exp.tensors[&format!("{tag}/logits")]);
+            eprintln!(
+                "{name} {tag} ({path}): GPU vs CPU logits {d:e}, GPU vs TorchIntegral {reference:e}"
             );
-            worst_w = worst_w.max(d);
+            assert!(d <= 1e-4, "{name} {tag} ({path}): GPU vs CPU logits {d:e}");
+            assert!(
+                reference <= 1e-4,
+                "{name} {tag} ({path}): GPU vs TorchIntegral logits {reference:e}"
+            );
+            worst_l = worst_l.max(d);
         }
-        let cpu = CpuEngine::new(&model, &plan).expect("CPU engine");
-        assert!(worst_relative(&weights, &cpu.weights().expect("weights")) <= 1e-6);
-        let gl = e
-            .forward(&model, batch.view())
-            .expect("GPU forward")
-            .into_dyn();
-        let cl = cpu
-            .forward(&model, batch.view())
-            .expect("CPU forward")
-            .into_dyn();
-        let d = max_abs_diff(&gl, &cl);
-        let reference = max_abs_diff(&gl, &exp.tensors[&format!("{tag}/logits")]);
-        eprintln!("{name} {tag}: GPU vs CPU logits {d:e}, GPU vs TorchIntegral {reference:e}");
-        assert!(d <= 1e-4, "{name} {tag}: GPU vs CPU logits {d:e}");
-        assert!(
-            reference <= 1e-4,
-            "{name} {tag}: GPU vs TorchIntegral logits {reference:e}"
-        );
-        worst_l = worst_l.max(d);
     }
     eprintln!(
         "{name}: worst GPU weight error {worst_w:e}, worst GPU-CPU logit difference {worst_l:e}"
@@ -145,18 +154,22 @@ fn gpu_matches_cpu_on_resampled_learned_partitions() {
         let plan = model.resolve(&plan).expect("valid");
         let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
         let c = CpuEngine::new(&model, &plan).expect("CPU");
-        assert!(
-            worst_relative(
-                &g.read_weights().expect("read"),
-                &c.weights().expect("weights")
-            ) <= 1e-6,
-            "{kind} {size}"
-        );
-        let d = max_abs_diff(
-            &g.forward(&model, batch.view()).expect("GPU").into_dyn(),
-            &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
-        );
-        assert!(d <= 1e-4, "{kind} {size}: logits {d:e}");
+        for fused in [false, true] {
+            g.set_fused_discretization(fused);
+            g.set_plan(&model, &plan).expect("re-discretizes");
+            assert!(
+                worst_relative(
+                    &g.read_weights().expect("read"),
+                    &c.weights().expect("weights")
+                ) <= 1e-6,
+                "{kind} {size} (one pass: {fused})"
+            );
+            let d = max_abs_diff(
+                &g.forward(&model, batch.view()).expect("GPU").into_dyn(),
+                &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
+            );
+            assert!(d <= 1e-4, "{kind} {size} (one pass: {fused}): logits {d:e}");
+        }
     }
 }
 
@@ -216,12 +229,15 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     let plan = model.resolve(&plan).expect("valid");
     let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
     let c = CpuEngine::new(&model, &plan).expect("CPU");
-    assert!(
-        worst_relative(
-            &g.read_weights().expect("read"),
-            &c.weights().expect("weights")
-        ) <= 1e-6
-    );
+    let cpu_weights = c.weights().expect("weights");
+    for fused in [true, false] {
+        g.set_fused_discretization(fused);
+        g.set_plan(&model, &plan).expect("re-discretizes");
+        assert!(
+            worst_relative(&g.read_weights().expect("read"), &cpu_weights) <= 1e-6,
+            "one pass: {fused}"
+        );
+    }
     let batch = inputs(&model, 1, 64);
     let gl = g.forward(&model, batch.view()).expect("GPU").into_dyn();
     let cl = c.forward(&model, batch.view()).expect("CPU").into_dyn();

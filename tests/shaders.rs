@@ -47,7 +47,7 @@ fn every_shader_parses_and_validates() {
         .collect();
     for want in [
         "interp_along",
-        "scale_along",
+        "interp_two",
         "conv2d",
         "linear",
         "unary",

@@ -29,8 +29,8 @@ pub struct Kernel {
 pub struct Kernels {
     /// Cubic interpolation along one axis (`discretize.wgsl`).
     pub interp_along: Kernel,
-    /// Quadrature, τ and area scaling along one axis.
-    pub scale_along: Kernel,
+    /// Both leading channel axes and the scaling in one pass (`discretize.wgsl`).
+    pub interp_two: Kernel,
     /// Direct 2-D convolution (`forward.wgsl`).
     pub conv2d: Kernel,
     /// Fully connected layer.
@@ -175,7 +175,7 @@ impl GpuContext {
         };
         let kernels = Kernels {
             interp_along: kernel(&disc, "interp_along"),
-            scale_along: kernel(&disc, "scale_along"),
+            interp_two: kernel(&disc, "interp_two"),
             conv2d: kernel(&fwd, "conv2d"),
             linear: kernel(&fwd, "linear"),
             unary: kernel(&fwd, "unary"),

@@ -12,18 +12,43 @@ pub struct InterpParams {
     pub n_in: u32,
     pub n_out: u32,
     pub inner: u32,
+    pub scale: Scaling,
 }
 
-/// `ScaleParams` of `scale_along`.
+/// The scaling fused into a kernel's result: `((f * q[(idx / q_stride) % q_len]) * tau)` when
+/// `has_q`, then `* area`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct ScaleParams {
-    pub outer: u32,
-    pub n: u32,
-    pub inner: u32,
+pub struct Scaling {
+    pub has_q: u32,
+    pub q_stride: u32,
+    pub q_len: u32,
     pub tau: f32,
     pub area: f32,
     pub _pad: [u32; 3],
+}
+
+impl Scaling {
+    /// Leaves results as they are.
+    pub const NONE: Self = Self {
+        has_q: 0,
+        q_stride: 1,
+        q_len: 1,
+        tau: 1.0,
+        area: 1.0,
+        _pad: [0; 3],
+    };
+}
+
+/// `Interp2Params` of `interp_two`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct Interp2Params {
+    pub n_b: u32,
+    pub m_a: u32,
+    pub m_b: u32,
+    pub planes: u32,
+    pub scale: Scaling,
 }
 
 /// `ConvParams` of `conv2d`.
@@ -145,8 +170,8 @@ pub struct SoftmaxParams {
 }
 
 const _: () = {
-    assert!(size_of::<InterpParams>() == 16);
-    assert!(size_of::<ScaleParams>() == 32);
+    assert!(size_of::<InterpParams>() == 48);
+    assert!(size_of::<Interp2Params>() == 48);
     assert!(size_of::<ConvParams>() == 80);
     assert!(size_of::<LinearParams>() == 16);
     assert!(size_of::<UnaryParams>() == 16);
