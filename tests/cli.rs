@@ -226,3 +226,60 @@ fn train_writes_a_model_with_provenance_and_resumes() {
     assert_eq!(model.doc.provenance["control_ratio"], 0.5);
     assert_eq!(model.tensors["conv1.weight"].shape()[0], 2);
 }
+
+/// `bench` on the TorchIntegral model: every row has its timings and the memory-bound ratio,
+/// and the GPU/CPU ratio line pairs rows of the same model only when both engines ran.
+#[test]
+fn bench_reports_each_engine_and_pairs_ratios_by_model() {
+    let quick = [
+        "bench",
+        TI,
+        "--no-resnet",
+        "--iters",
+        "3",
+        "--budget-secs",
+        "0.5",
+        "--batch",
+        "2",
+    ];
+    let (ok, json, err) = run(&[&quick[..], &["--engine", "cpu", "--json"]].concat());
+    assert!(ok, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 1);
+    for key in [
+        "rediscretize",
+        "forward_one",
+        "slider_tick",
+        "write_weights_once",
+    ] {
+        let median = rows[0][key]["median_ms"].as_f64().expect(key);
+        assert!(median > 0.0, "{key}: {median}");
+    }
+    assert_eq!(rows[0]["parameters"], 64_906);
+    assert!(
+        rows[0]["rediscretize_over_write_once"]
+            .as_f64()
+            .expect("ratio")
+            > 0.0
+    );
+
+    let (ok, table, err) = run(&[&quick[..], &["--engine", "all"]].concat());
+    assert!(ok, "{err}");
+    let ratios = table
+        .lines()
+        .filter(|l| l.contains("GPU/CPU time ratio"))
+        .count();
+    if table.contains("GPU adapter:") {
+        assert_eq!(ratios, 1, "{table}");
+        let (ok, table, err) = run(&[&quick[..], &["--engine", "gpu"]].concat());
+        assert!(ok, "{err}");
+        assert!(!table.contains("GPU/CPU time ratio"), "{table}");
+    } else {
+        assert!(
+            std::env::var_os("INNSCOPE_REQUIRE_GPU").is_none(),
+            "INNSCOPE_REQUIRE_GPU is set but bench found no GPU: {err}"
+        );
+        assert_eq!(ratios, 0, "{table}");
+    }
+}

@@ -47,6 +47,21 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// How the GPU discretizes weights continuous in both channel axes: `auto` (one pass on
+    /// hardware GPUs, one pass per axis on software ones), `one-pass` or `per-axis`.
+    #[arg(long, value_enum, default_value_t = GpuPasses::Auto)]
+    pub gpu_passes: GpuPasses,
+}
+
+/// See [`BenchArgs::gpu_passes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GpuPasses {
+    /// The engine's choice for the adapter.
+    Auto,
+    /// `interp_two`: both axes and the scaling in one pass.
+    OnePass,
+    /// `interp_along` once per axis.
+    PerAxis,
 }
 
 /// Median and 95th percentile of a set of timings, in milliseconds.
@@ -292,8 +307,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 case.label,
                 ctx.describe()
             );
-            let mut e = Engine::Gpu(Box::new(GpuEngine::new(Arc::clone(ctx), case.model, p0)?));
-            rows.push(bench_engine(args, case, &mut e, Some(ctx))?);
+            let mut g = GpuEngine::new(Arc::clone(ctx), case.model, p0)?;
+            match args.gpu_passes {
+                GpuPasses::Auto => {}
+                GpuPasses::OnePass => g.set_fused_discretization(true),
+                GpuPasses::PerAxis => g.set_fused_discretization(false),
+            }
+            let passes = if g.fused_discretization() {
+                "one pass"
+            } else {
+                "per axis"
+            };
+            let mut e = Engine::Gpu(Box::new(g));
+            let mut row = bench_engine(args, case, &mut e, Some(ctx))?;
+            row["gpu_discretize"] = json!(passes);
+            rows.push(row);
         }
     }
     if args.json {
@@ -348,10 +376,10 @@ fn print_table(rows: &[serde_json::Value]) {
         );
     }
     let mut ratios = Vec::new();
-    for pair in rows.chunks(2) {
-        if let [c, g] = pair
-            && g["engine"].as_str().is_some_and(|e| e.starts_with("gpu"))
-        {
+    // Each GPU row against the CPU row of the same model (none when only one engine ran).
+    let is_gpu = |r: &serde_json::Value| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu"));
+    for g in rows.iter().filter(|r| is_gpu(r)) {
+        if let Some(c) = rows.iter().find(|c| !is_gpu(c) && c["model"] == g["model"]) {
             ratios.push(format!(
                 "{}: GPU/CPU time ratio (a) {:.2}, (b) {:.2}, (c) {:.2}",
                 c["model"].as_str().unwrap_or(""),
@@ -369,11 +397,12 @@ fn print_table(rows: &[serde_json::Value]) {
         .find(|r| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu")))
     {
         println!(
-            "GPU adapter: {}",
+            "GPU adapter: {}; weights continuous in both channel axes discretized {}",
             g["engine"]
                 .as_str()
                 .unwrap_or("")
-                .trim_start_matches("gpu: ")
+                .trim_start_matches("gpu: "),
+            g["gpu_discretize"].as_str().unwrap_or("")
         );
     }
     println!(
