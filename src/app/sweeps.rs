@@ -137,7 +137,10 @@ impl SweepPanel {
                             if let Ok(mut slot) = progress.lock() {
                                 *slot = p.clone();
                             }
-                            ctx.request_repaint();
+                            // A cancelled sweep has nothing left to show.
+                            if !cancel.load(Ordering::Relaxed) {
+                                ctx.request_repaint();
+                            }
                         },
                         Some(&cancel),
                     )
@@ -149,7 +152,9 @@ impl SweepPanel {
                     }))
                 });
                 let _ = tx.send(result);
-                ctx.request_repaint();
+                if !cancel.load(Ordering::Relaxed) {
+                    ctx.request_repaint();
+                }
             });
         }
         self.error = None;
