@@ -42,7 +42,11 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
             "top-1 differs"
         });
         if let Some(kl) = state.kl_from_reference() {
-            ui.label(format!("KL(ref || now) = {kl:.4} nats"));
+            // Moved to the next line whole when the row is full, not broken inside.
+            ui.add(
+                egui::Label::new(format!("KL(ref || now) = {kl:.4} nats"))
+                    .wrap_mode(egui::TextWrapMode::Extend),
+            );
         }
     });
     // Horizontal bars: class names on the vertical axis, first class at the top.

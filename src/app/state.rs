@@ -399,7 +399,9 @@ impl State {
                 .zip(&self.probs)
                 .filter(|(p, _)| **p > 0.0)
                 .map(|(p, q)| p * (p / q.max(1e-30)).ln())
-                .sum()
+                .sum::<f32>()
+                // Not negative; round-off can make a near-zero sum so (shown as "-0.0000").
+                .max(0.0)
         })
     }
 }
