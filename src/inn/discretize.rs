@@ -21,7 +21,7 @@ use super::spatial::{tap_count, tap_positions};
 use super::{Error, MAX_ELEMENTS};
 
 /// What one dimension of a parameter is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AxisKind {
     /// An ordinary discrete axis: λ holds the entries themselves.
@@ -572,6 +572,59 @@ pub fn checked_elements(dims: &[usize]) -> Result<usize, Error> {
         })
 }
 
+/// Interpolation bases of one plan, one per (continuous axis, its native length, control
+/// count) — what decides the points and the basis: the parameters
+/// of a model share a handful (every parameter touching a group samples its partition), so a
+/// model is discretized with each computed once instead of once per parameter and axis.
+#[derive(Debug, Default)]
+pub struct BasisCache {
+    bases: std::collections::HashMap<(AxisKind, usize, usize), Basis>,
+}
+
+impl BasisCache {
+    /// The bases every continuous axis of `params` (layout and λ shape) needs under `plan`.
+    ///
+    /// # Errors
+    /// A channel axis whose group the plan does not have.
+    pub fn new<'a>(
+        params: impl IntoIterator<Item = (&'a ParamLayout, &'a [usize])>,
+        plan: &Resolved,
+    ) -> Result<Self, Error> {
+        let mut bases = std::collections::HashMap::new();
+        for (layout, shape) in params {
+            // A parameter that does not fit its layout gets its error from `discretize`.
+            if check_lambda_shape(shape, layout).is_err() {
+                continue;
+            }
+            for (dim, (&axis, &n)) in layout.axes.iter().zip(shape).enumerate() {
+                let key = (axis, layout.shape[dim], n);
+                if axis.is_continuous() && !bases.contains_key(&key) {
+                    let points = layout.axis_points(dim, plan)?.unwrap_or_default();
+                    bases.insert(key, Basis::new(&points, n));
+                }
+            }
+        }
+        Ok(Self { bases })
+    }
+}
+
+/// The basis of axis `dim` of `layout` against `n_control` values: from `cache` when it has
+/// it, else computed.
+fn basis_of<'c>(
+    layout: &ParamLayout,
+    dim: usize,
+    n_control: usize,
+    plan: &Resolved,
+    cache: Option<&'c BasisCache>,
+) -> Result<std::borrow::Cow<'c, Basis>, Error> {
+    let key = (layout.axes[dim], layout.shape[dim], n_control);
+    if let Some(b) = cache.and_then(|c| c.bases.get(&key)) {
+        return Ok(std::borrow::Cow::Borrowed(b));
+    }
+    let points = layout.axis_points(dim, plan)?.unwrap_or_default();
+    Ok(std::borrow::Cow::Owned(Basis::new(&points, n_control)))
+}
+
 /// Discretize one parameter: interpolate λ along every continuous axis under `plan`, then apply
 /// quadrature, `τ` and the area element.
 ///
@@ -582,6 +635,19 @@ pub fn discretize(
     lambda: ArrayViewD<'_, f32>,
     layout: &ParamLayout,
     plan: &Resolved,
+) -> Result<ArrayD<f32>, Error> {
+    discretize_with(lambda, layout, plan, None)
+}
+
+/// [`discretize`] taking the bases from `cache` where it has them (it must belong to `plan`).
+///
+/// # Errors
+/// As [`discretize`].
+pub fn discretize_with(
+    lambda: ArrayViewD<'_, f32>,
+    layout: &ParamLayout,
+    plan: &Resolved,
+    cache: Option<&BasisCache>,
 ) -> Result<ArrayD<f32>, Error> {
     check_lambda_shape(lambda.shape(), layout)?;
     checked_elements(&layout.discrete_shape(plan)?)?;
@@ -599,20 +665,13 @@ pub fn discretize(
         .collect();
     if dims == [1, 0] && lambda.ndim() >= 2 {
         // The common case (conv and linear weights continuous in both channel axes).
-        let basis_a = Basis::new(
-            &layout.axis_points(0, plan)?.unwrap_or_default(),
-            lambda.shape()[0],
-        );
-        let basis_b = Basis::new(
-            &layout.axis_points(1, plan)?.unwrap_or_default(),
-            lambda.shape()[1],
-        );
+        let basis_a = basis_of(layout, 0, lambda.shape()[0], plan, cache)?;
+        let basis_b = basis_of(layout, 1, lambda.shape()[1], plan, cache)?;
         return apply_two_leading(lambda, &basis_a, &basis_b, scale);
     }
     let mut current: Option<ArrayD<f32>> = None;
     for (step, &dim) in dims.iter().enumerate() {
-        let points = layout.axis_points(dim, plan)?.unwrap_or_default();
-        let basis = Basis::new(&points, lambda.shape()[dim]);
+        let basis = basis_of(layout, dim, lambda.shape()[dim], plan, cache)?;
         let last = (step + 1 == dims.len()).then_some(scale);
         let view = current.as_ref().map_or_else(|| lambda.view(), |a| a.view());
         current = Some(apply_along_scaled(view, dim, &basis, last)?);
@@ -867,6 +926,42 @@ mod tests {
                 assert!((out_lin[[1, 0, 2 * h, 2 * w]] - lambda[[1, 0, h, w]] / 4.0).abs() < 1e-5);
             }
         }
+    }
+
+    /// Bases shared through a cache: parameters sampling the same group, and spatial axes that
+    /// share a control count but not a native kernel size (their taps differ at 1.4x), get
+    /// exactly what each computes alone.
+    #[test]
+    fn cached_bases_change_nothing() {
+        let spatial = |native: usize| ParamLayout {
+            shape: vec![4, 2, native, native],
+            axes: vec![
+                AxisKind::Channel { group: 0 },
+                AxisKind::Discrete,
+                AxisKind::SpatialH,
+                AxisKind::SpatialW,
+            ],
+            quadrature: None,
+        };
+        let (a, b) = (spatial(5), spatial(3));
+        let lambda: ArrayD<f32> = Array::from_shape_fn((4, 2, 5, 5), |(o, i, h, w)| {
+            ((o * 7 + i * 3 + h * 5 + w) % 11) as f32 - 5.0
+        })
+        .into_dyn();
+        let plan = resolved(&[(0, vec![-1.0, -0.4, 0.3, 0.9, 1.0])], 1.4);
+        let cache =
+            BasisCache::new([(&a, lambda.shape()), (&b, lambda.shape())], &plan).expect("bases");
+        for layout in [&a, &b] {
+            let alone = discretize(lambda.view(), layout, &plan).expect("valid");
+            let shared =
+                discretize_with(lambda.view(), layout, &plan, Some(&cache)).expect("valid");
+            assert_eq!(alone, shared);
+        }
+        // The two spatial layouts do sample differently, so a shared key would have shown.
+        assert_ne!(
+            discretize(lambda.view(), &a, &plan).expect("valid").shape(),
+            discretize(lambda.view(), &b, &plan).expect("valid").shape()
+        );
     }
 
     #[test]

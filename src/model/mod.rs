@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
 
-use crate::inn::discretize::{check_lambda_shape, checked_elements, discretize};
+use crate::inn::discretize::{BasisCache, check_lambda_shape, checked_elements, discretize_with};
 use crate::inn::{
     self, AxisKind, Group, GroupId, MAX_GROUP_SIZE, MAX_RESOLUTION, ParamLayout, Plan, Resolved,
 };
@@ -216,6 +216,13 @@ impl Model {
     /// A quadrature axis with fewer than two points, or a tensor too large.
     pub fn discretize(&self, plan: &Resolved) -> Result<DiscreteWeights, ModelError> {
         use rayon::prelude::*;
+        let bases = BasisCache::new(
+            self.doc
+                .params
+                .iter()
+                .map(|p| (&p.layout, self.tensors[&p.name].shape())),
+            plan,
+        )?;
         // Parameters in parallel too: most are small (biases, norms), and each one handed to
         // the thread pool from outside it on its own paid a wake-up and a hand-back.
         self.doc
@@ -223,7 +230,7 @@ impl Model {
             .par_iter()
             .map(|p| {
                 let lambda = &self.tensors[&p.name];
-                let w = discretize(lambda.view(), &p.layout, plan)
+                let w = discretize_with(lambda.view(), &p.layout, plan, Some(&bases))
                     .map_err(|e| ModelError::invalid(format!("{}: {e}", p.name)))?;
                 Ok((p.name.clone(), w))
             })
