@@ -1,13 +1,9 @@
 // Discretization kernels: separable cubic interpolation along one tensor axis (with the final
 // quadrature/area scaling fused into the last pass), and both channel axes in one pass.
 
-struct InterpParams {
-    outer: u32,
-    n_in: u32,
-    n_out: u32,
-    inner: u32,
-    // Scaling of the result: ((f * q[(idx / q_stride) % q_len]) * tau) when has_q, then * area
-    // (has_q = 0 and area = 1 leave f as it is).
+// Scaling of a result: ((f * q[(idx / q_stride) % q_len]) * tau) when has_q, then * area
+// (has_q = 0 and area = 1 leave f as it is).
+struct Scaling {
     has_q: u32,
     q_stride: u32,
     q_len: u32,
@@ -16,6 +12,28 @@ struct InterpParams {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+}
+
+// Index into q of output element idx.
+fn q_index(s: Scaling, idx: u32) -> u32 {
+    return (idx / s.q_stride) % s.q_len;
+}
+
+// f scaled by s with quadrature weight q, multiplied left to right.
+fn scaled(f: f32, s: Scaling, q: f32) -> f32 {
+    var g = f;
+    if (s.has_q != 0u) {
+        g = (g * q) * s.tau;
+    }
+    return g * s.area;
+}
+
+struct InterpParams {
+    outer: u32,
+    n_in: u32,
+    n_out: u32,
+    inner: u32,
+    scale: Scaling,
 }
 
 @group(0) @binding(0) var<uniform> interp_params: InterpParams;
@@ -45,11 +63,8 @@ fn interp_along(@builtin(global_invocation_id) gid: vec3<u32>,
     let b = interp_src[(base + t.y) * p.inner + i];
     let c = interp_src[(base + t.z) * p.inner + i];
     let d = interp_src[(base + t.w) * p.inner + i];
-    var f = ((w.x * a + w.y * b) + w.z * c) + w.w * d;
-    if (p.has_q != 0u) {
-        f = (f * interp_q[(idx / p.q_stride) % p.q_len]) * p.tau;
-    }
-    interp_dst[idx] = f * p.area;
+    let f = ((w.x * a + w.y * b) + w.z * c) + w.w * d;
+    interp_dst[idx] = scaled(f, p.scale, interp_q[q_index(p.scale, idx)]);
 }
 
 // Both leading channel axes of an (N_a, N_b, P) parameter in one pass, with its scaling:
@@ -62,15 +77,7 @@ struct Interp2Params {
     m_a: u32,
     m_b: u32,
     planes: u32,
-    // Scaling as interp_along's.
-    has_q: u32,
-    q_stride: u32,
-    q_len: u32,
-    tau: f32,
-    area: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    scale: Scaling,
 }
 
 @group(0) @binding(0) var<uniform> two_params: Interp2Params;
@@ -107,10 +114,7 @@ fn interp_two(@builtin(global_invocation_id) gid: vec3<u32>,
     let wa = two_weights[a];
     let tb = two_taps[p.m_a + b];
     let wb = two_weights[p.m_a + b];
-    var f = ((wa.x * t_value(ta.x, tb, wb, k) + wa.y * t_value(ta.y, tb, wb, k))
+    let f = ((wa.x * t_value(ta.x, tb, wb, k) + wa.y * t_value(ta.y, tb, wb, k))
         + wa.z * t_value(ta.z, tb, wb, k)) + wa.w * t_value(ta.w, tb, wb, k);
-    if (p.has_q != 0u) {
-        f = (f * two_q[(idx / p.q_stride) % p.q_len]) * p.tau;
-    }
-    two_dst[idx] = f * p.area;
+    two_dst[idx] = scaled(f, p.scale, two_q[q_index(p.scale, idx)]);
 }

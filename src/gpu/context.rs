@@ -25,6 +25,23 @@ pub struct Kernel {
     pub layout: wgpu::BindGroupLayout,
 }
 
+impl Kernel {
+    /// The compute pipeline of `entry` in `module`, with the layout derived from the shader.
+    #[must_use]
+    pub fn new(device: &wgpu::Device, module: &wgpu::ShaderModule, entry: &str) -> Self {
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        Self { pipeline, layout }
+    }
+}
+
 /// Every kernel innscope dispatches.
 pub struct Kernels {
     /// Cubic interpolation along one axis (`discretize.wgsl`).
@@ -161,18 +178,7 @@ impl GpuContext {
         };
         let disc = module("innscope discretize.wgsl", DISCRETIZE_WGSL);
         let fwd = module("innscope forward.wgsl", FORWARD_WGSL);
-        let kernel = |m: &wgpu::ShaderModule, entry: &str| {
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: m,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            });
-            let layout = pipeline.get_bind_group_layout(0);
-            Kernel { pipeline, layout }
-        };
+        let kernel = |m: &wgpu::ShaderModule, entry: &str| Kernel::new(&device, m, entry);
         let kernels = Kernels {
             interp_along: kernel(&disc, "interp_along"),
             interp_two: kernel(&disc, "interp_two"),

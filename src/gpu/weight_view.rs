@@ -113,18 +113,7 @@ impl WeightView {
             label: Some("innscope weight_view.wgsl"),
             source: wgpu::ShaderSource::Wgsl(WEIGHT_VIEW_WGSL.into()),
         });
-        let kernel = |entry: &str| {
-            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            });
-            let layout = pipeline.get_bind_group_layout(0);
-            Kernel { pipeline, layout }
-        };
+        let kernel = |entry: &str| Kernel::new(device, &module, entry);
         let (slice_range, colorize, channel_sums) = (
             kernel("slice_range"),
             kernel("colorize"),
