@@ -64,8 +64,11 @@ pub fn show(
         return None;
     }
     let (lo, hi) = range(values, scale);
-    let pixels: Vec<Color32> = values.iter().map(|&v| color(v, lo, hi, scale)).collect();
-    let image = ColorImage::new([cols, rows], pixels);
+    // Every k-th row or column where the array is larger than a texture may be (the range,
+    // and the value under the pointer, still come from every entry).
+    let shown = fitted(values, ui.ctx().input(|i| i.max_texture_side));
+    let pixels: Vec<Color32> = shown.iter().map(|&v| color(v, lo, hi, scale)).collect();
+    let image = ColorImage::new([shown.ncols(), shown.nrows()], pixels);
     match texture {
         Some(t) => t.set(image, TextureOptions::NEAREST),
         None => *texture = Some(ui.ctx().load_texture(id, image, TextureOptions::NEAREST)),
@@ -88,6 +91,17 @@ pub fn show(
         legend(ui, lo, hi, scale, size.y);
     });
     hovered
+}
+
+/// Every k-th row and l-th column of `values`, the smallest k and l for which neither side
+/// exceeds `max_side` (all of it when it fits).
+#[must_use]
+pub fn fitted(values: ArrayView2<'_, f32>, max_side: usize) -> ArrayView2<'_, f32> {
+    let max_side = max_side.max(1);
+    let k = values.nrows().div_ceil(max_side).max(1);
+    let l = values.ncols().div_ceil(max_side).max(1);
+    #[expect(clippy::cast_possible_wrap, reason = "steps are small")]
+    values.slice_move(ndarray::s![..;k as isize, ..;l as isize])
 }
 
 /// The cell of a `rows × cols` grid drawn in `rect` under point `p` (clamped to the grid).

@@ -43,6 +43,25 @@ impl SliceSpec {
         self.offset + r * self.row_stride + c * self.col_stride
     }
 
+    /// Every k-th row and every l-th column, the smallest k and l for which neither side
+    /// exceeds `max_side` (the slice itself when it fits): what a texture of at most
+    /// `max_side` texels a side can show of it.
+    #[must_use]
+    pub fn fitted(&self, max_side: usize) -> Self {
+        let max_side = max_side.max(1);
+        let (k, l) = (
+            self.rows.div_ceil(max_side).max(1),
+            self.cols.div_ceil(max_side).max(1),
+        );
+        Self {
+            offset: self.offset,
+            rows: self.rows.div_ceil(k),
+            cols: self.cols.div_ceil(l),
+            row_stride: self.row_stride * k,
+            col_stride: self.col_stride * l,
+        }
+    }
+
     /// Highest flat index the slice touches (`None` when empty).
     fn last(&self) -> Option<usize> {
         (self.rows > 0 && self.cols > 0).then(|| self.index(self.rows - 1, self.cols - 1))
@@ -96,7 +115,8 @@ pub struct WeightView {
     slice_range: Kernel,
     colorize: Kernel,
     channel_sums: Kernel,
-    params: wgpu::Buffer,
+    /// Uniforms of the whole slice (range) and of the texels shown (colours).
+    params: [wgpu::Buffer; 2],
     range: wgpu::Buffer,
     texture: Option<(wgpu::Texture, wgpu::TextureView)>,
 }
@@ -127,11 +147,13 @@ impl WeightView {
                 mapped_at_creation: false,
             })
         };
-        let params = buffer(
-            "innscope view params",
-            size_of::<SliceParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        );
+        let params = [0, 1].map(|_| {
+            buffer(
+                "innscope view params",
+                size_of::<SliceParams>() as u64,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            )
+        });
         let range = buffer(
             "innscope view range",
             16,
@@ -160,12 +182,14 @@ impl WeightView {
     }
 
     /// Colour `slice` of parameter `name`'s discrete weights into the view's texture (one
-    /// texel per entry) on `±max|v|` of the slice, and return that `max|v|`: the only number
-    /// that comes back. The texture is recreated when the slice's size changes; `true` in the
-    /// result says it was (a window must then point its texture id at [`Self::texture_view`]).
+    /// texel per entry; every k-th row or column where the slice is larger than a texture may
+    /// be, see [`SliceSpec::fitted`]) on `±max|v|` of the whole slice, and return that
+    /// `max|v|`: the only number that comes back. The texture is recreated when its size
+    /// changes; `true` in the result says it was (a window must then point its texture id at
+    /// [`Self::texture_view`]).
     ///
     /// # Errors
-    /// An unknown parameter, a slice outside it or larger than a texture may be, a lost device.
+    /// An unknown parameter, a slice outside it, a lost device.
     pub fn render(
         &mut self,
         engine: &GpuEngine,
@@ -175,42 +199,44 @@ impl WeightView {
     ) -> Result<(f32, bool), GpuError> {
         let buffer = self.checked(engine, name, &slice)?;
         let max_side = self.ctx.device.limits().max_texture_dimension_2d;
-        let (rows, cols) = (u32_of(slice.rows, "rows")?, u32_of(slice.cols, "columns")?);
-        if rows > max_side || cols > max_side {
-            return Err(GpuError::TooLarge(format!(
-                "a {rows}×{cols} slice exceeds this GPU's {max_side}-texel textures"
-            )));
-        }
+        let shown = slice.fitted(max_side as usize);
         let rgb = |c: [u8; 3]| [f32::from(c[0]), f32::from(c[1]), f32::from(c[2]), 0.0];
-        let params = SliceParams {
-            offset: u32_of(slice.offset, "offset")?,
-            rows,
-            cols,
-            row_stride: u32_of(slice.row_stride, "row stride")?,
-            col_stride: u32_of(slice.col_stride, "column stride")?,
-            _pad: [0; 3],
-            mid: rgb(colors.mid),
-            neg: rgb(colors.negative),
-            pos: rgb(colors.positive),
+        let params = |s: &SliceSpec| -> Result<SliceParams, GpuError> {
+            Ok(SliceParams {
+                offset: u32_of(s.offset, "offset")?,
+                rows: u32_of(s.rows, "rows")?,
+                cols: u32_of(s.cols, "columns")?,
+                row_stride: u32_of(s.row_stride, "row stride")?,
+                col_stride: u32_of(s.col_stride, "column stride")?,
+                _pad: [0; 3],
+                mid: rgb(colors.mid),
+                neg: rgb(colors.negative),
+                pos: rgb(colors.positive),
+            })
         };
+        let (whole, texels) = (params(&slice)?, params(&shown)?);
+        let (rows, cols) = (texels.rows, texels.cols);
         let recreated = self.ensure_texture(cols, rows);
         let Some((_, view)) = &self.texture else {
             return Err(GpuError::Invalid("no view texture".into()));
         };
         let device = &self.ctx.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        self.ctx
-            .queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&params));
+        for (buffer, p) in self.params.iter().zip([whole, texels]) {
+            self.ctx
+                .queue
+                .write_buffer(buffer, 0, bytemuck::bytes_of(&p));
+        }
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("innscope weight view"),
         });
         encoder.clear_buffer(&self.range, 0, None);
+        // The range over the whole slice, the colours of the texels shown.
         let entries = |with_texture: bool| {
             let mut entries = vec![
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: self.params.as_entire_binding(),
+                    resource: self.params[usize::from(with_texture)].as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
@@ -241,7 +267,7 @@ impl WeightView {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&self.slice_range.pipeline);
             pass.set_bind_group(0, &group, &[]);
-            let groups = (rows * cols).div_ceil(64);
+            let groups = (whole.rows * whole.cols).div_ceil(64);
             pass.dispatch_workgroups(groups.min(65_535), groups.div_ceil(65_535), 1);
         }
         {
@@ -519,5 +545,36 @@ impl WeightView {
             return Err(GpuError::Lost);
         }
         Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SliceSpec;
+    use ndarray::Array2;
+
+    /// A slice too large for a texture is shown as every k-th row and column: the GPU view's
+    /// strided spec picks the entries the window's CPU heatmap picks from the same array.
+    #[test]
+    fn fitted_slices_pick_what_the_cpu_heatmap_picks() {
+        let (rows, cols, max_side) = (5000, 7, 2048);
+        // A (rows, cols, 3) tensor sliced at plane 1: entry (r, c) has flat index r·cols·3 + c·3 + 1.
+        let spec = SliceSpec {
+            offset: 1,
+            rows,
+            cols,
+            row_stride: cols * 3,
+            col_stride: 3,
+        };
+        let values = Array2::from_shape_fn((rows, cols), |(r, c)| spec.index(r, c) as f32);
+        let shown = crate::app::heatmap::fitted(values.view(), max_side);
+        let fitted = spec.fitted(max_side);
+        assert_eq!((fitted.rows, fitted.cols), shown.dim());
+        assert!(fitted.rows <= max_side && fitted.rows * 3 >= rows);
+        for ((r, c), &v) in shown.indexed_iter() {
+            assert_eq!(fitted.index(r, c) as f32, v, "({r}, {c})");
+        }
+        // A slice that fits is left as it is.
+        assert_eq!(spec.fitted(rows), spec);
     }
 }
