@@ -50,7 +50,6 @@ pub fn slice_spec(shape: &[usize], which: Slice) -> Option<SliceSpec> {
 pub type Hovered = ((usize, usize), f32);
 
 /// What the texture shows now.
-#[derive(Clone, PartialEq)]
 struct Key {
     layer: String,
     spec: SliceSpec,
@@ -89,17 +88,19 @@ impl GpuView {
     }
 
     /// The GPU engine of `engine` if it runs on this view's device.
-    fn engine<'a>(&self, engine: &'a Engine) -> Option<&'a GpuEngine> {
+    fn engine<'a>(&self, engine: &'a Engine) -> Result<&'a GpuEngine, GpuError> {
         match engine {
-            Engine::Gpu(g) if Arc::ptr_eq(g.context(), self.view.context()) => Some(g),
-            _ => None,
+            Engine::Gpu(g) if Arc::ptr_eq(g.context(), self.view.context()) => Ok(g),
+            _ => Err(GpuError::Invalid(
+                "not the GPU engine of this window".into(),
+            )),
         }
     }
 
     /// Whether this view can draw `engine`'s weights (it is the GPU engine on this device).
     #[must_use]
     pub fn serves(&self, engine: &Engine) -> bool {
-        self.engine(engine).is_some()
+        self.engine(engine).is_ok()
     }
 
     /// Draw `which` slice of `layer`'s discrete weights in `size`, with a legend; re-coloured
@@ -117,19 +118,14 @@ impl GpuView {
         (plan, generation): (u64, u64),
         size: Vec2,
     ) -> Result<Option<Hovered>, GpuError> {
-        let g = self
-            .engine(engine)
-            .ok_or_else(|| GpuError::Invalid("not the GPU engine of this window".into()))?;
+        let g = self.engine(engine)?;
         let shape = g.weight_shape(layer)?;
         let spec = slice_spec(&shape, which)
             .ok_or_else(|| GpuError::Invalid(format!("no 2-D slice of a {shape:?} tensor")))?;
-        let key = Key {
-            layer: layer.to_string(),
-            spec,
-            plan,
-            generation,
-        };
-        if self.key.as_ref() != Some(&key) || self.texture.is_none() {
+        let current = self.key.as_ref().is_some_and(|k| {
+            k.layer == layer && k.spec == spec && k.plan == plan && k.generation == generation
+        });
+        if !current || self.texture.is_none() {
             self.key = None;
             let (range, recreated) = self.view.render(g, layer, spec, theme::DIVERGING)?;
             let Some(view) = self.view.texture_view() else {
@@ -154,7 +150,12 @@ impl GpuView {
             }
             self.range = range;
             self.hovered = None;
-            self.key = Some(key);
+            self.key = Some(Key {
+                layer: layer.to_string(),
+                spec,
+                plan,
+                generation,
+            });
         }
         let Some(texture) = self.texture else {
             return Ok(None);
@@ -201,25 +202,8 @@ impl GpuView {
         layer: &str,
         n: usize,
     ) -> Result<Array3<f32>, GpuError> {
-        let g = self
-            .engine(engine)
-            .ok_or_else(|| GpuError::Invalid("not the GPU engine of this window".into()))?;
+        let g = self.engine(engine)?;
         self.view.channel_sums(g, layer, n)
-    }
-
-    /// Every value of `layer`'s discrete weights, read back (for exports, not for drawing).
-    ///
-    /// # Errors
-    /// Not this window's GPU engine, an unknown layer, a lost device.
-    pub fn read_weight(
-        &self,
-        engine: &Engine,
-        layer: &str,
-    ) -> Result<ndarray::ArrayD<f32>, GpuError> {
-        let g = self
-            .engine(engine)
-            .ok_or_else(|| GpuError::Invalid("not the GPU engine of this window".into()))?;
-        self.view.read_weight(g, layer)
     }
 }
 

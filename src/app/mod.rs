@@ -415,7 +415,7 @@ impl InnscopeApp {
     #[must_use]
     pub fn panel_csv(&self, kind: PanelKind) -> String {
         match kind {
-            PanelKind::Surface => self.surface.csv(&self.state, self.gpu_view.as_ref()),
+            PanelKind::Surface => self.surface.csv(&self.state),
             PanelKind::Partitions => partitions::csv(&self.state),
             PanelKind::Spectrum => self.spectrum.csv(),
             PanelKind::Predictions => predictions::csv(&self.state),

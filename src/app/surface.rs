@@ -251,23 +251,22 @@ impl SurfacePanel {
     /// The numbers behind the panel as CSV: the discrete weights of the current slice, with
     /// each entry's position in [-1, 1] along both axes.
     #[must_use]
-    /// With the GPU engine the weight is read back from `gpu` for the export.
-    pub fn csv(&self, state: &State, gpu: Option<&GpuView>) -> String {
+    /// With the GPU engine the weight is read back for the export.
+    pub fn csv(&self, state: &State) -> String {
         let mut out = String::from("row,col,row_position,col_position,weight\n");
         let Some(param) = state.layer() else {
             return out;
         };
         let read;
-        let w = match (state.weight.as_ref(), gpu) {
-            (Some(w), _) => w,
-            (None, Some(gpu)) => match gpu.read_weight(&state.engine, &param.name) {
+        let w = match &state.weight {
+            Some(w) => w,
+            None => match state.engine.weight(&param.name) {
                 Ok(w) => {
                     read = w;
                     &read
                 }
                 Err(_) => return out,
             },
-            (None, None) => return out,
         };
         let p = super::layer_data::discrete_plane(param, w, self.slice, &state.resolved);
         for ((r, c), v) in p.values.indexed_iter() {
@@ -320,19 +319,7 @@ impl SurfacePanel {
             ui.label("not a 2-D slice");
             return;
         };
-        let (rows_name, cols_name) = axis_names(ndim, self.slice);
-        ui.label(
-            egui::RichText::new(format!(
-                "discrete weights W: {rows_name}s down, {cols_name}s across ({}×{})",
-                plane.nrows(),
-                plane.ncols()
-            ))
-            .small(),
-        );
-        let size = Vec2::new(
-            (ui.available_width() - 70.0).max(80.0),
-            (ui.available_height() - 40.0).max(80.0),
-        );
+        let size = self.heatmap_caption(ui, ndim, plane.dim(), "");
         let hovered = heatmap::show(
             ui,
             "surface-heatmap",
@@ -357,18 +344,7 @@ impl SurfacePanel {
             ui.label("not a 2-D slice");
             return;
         };
-        let (rows_name, cols_name) = axis_names(ndim, self.slice);
-        ui.label(
-            egui::RichText::new(format!(
-                "discrete weights W: {rows_name}s down, {cols_name}s across ({}×{}), drawn on the GPU",
-                spec.rows, spec.cols
-            ))
-            .small(),
-        );
-        let size = Vec2::new(
-            (ui.available_width() - 70.0).max(80.0),
-            (ui.available_height() - 40.0).max(80.0),
-        );
+        let size = self.heatmap_caption(ui, ndim, (spec.rows, spec.cols), ", drawn on the GPU");
         let key = (plan_key(state), state.generation);
         match gpu.heatmap(ui, &state.engine, &param.name, self.slice, key, size) {
             Ok(hovered) => hover_label(ui, hovered),
@@ -376,6 +352,29 @@ impl SurfacePanel {
                 ui.colored_label(ui.visuals().error_fg_color, format!("GPU view: {e}"));
             }
         }
+    }
+}
+
+impl SurfacePanel {
+    /// The heatmap's caption (axes and size, then `note`); returns the size left for it.
+    fn heatmap_caption(
+        &self,
+        ui: &mut egui::Ui,
+        ndim: usize,
+        (rows, cols): (usize, usize),
+        note: &str,
+    ) -> Vec2 {
+        let (rows_name, cols_name) = axis_names(ndim, self.slice);
+        ui.label(
+            egui::RichText::new(format!(
+                "discrete weights W: {rows_name}s down, {cols_name}s across ({rows}×{cols}){note}"
+            ))
+            .small(),
+        );
+        Vec2::new(
+            (ui.available_width() - 70.0).max(80.0),
+            (ui.available_height() - 40.0).max(80.0),
+        )
     }
 }
 

@@ -175,7 +175,7 @@ impl Engine {
     ///
     /// # Errors
     /// GPU failures.
-    pub fn weights(&mut self) -> Result<DiscreteWeights, EngineError> {
+    pub fn weights(&self) -> Result<DiscreteWeights, EngineError> {
         match self {
             Self::Cpu(c) => c.weights(),
             Self::Gpu(g) => Ok(g.read_weights()?),
@@ -186,7 +186,7 @@ impl Engine {
     ///
     /// # Errors
     /// An unknown parameter; GPU failures.
-    pub fn weight(&mut self, name: &str) -> Result<ndarray::ArrayD<f32>, EngineError> {
+    pub fn weight(&self, name: &str) -> Result<ndarray::ArrayD<f32>, EngineError> {
         match self {
             Self::Cpu(c) => c.weight(name),
             Self::Gpu(g) => Ok(g.read_weight(name)?),

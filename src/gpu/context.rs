@@ -211,6 +211,73 @@ impl GpuContext {
         self.lost.load(Ordering::Relaxed)
     }
 
+    /// Submit `encoder` (which copies into `staging`, a `MAP_READ` buffer), wait for the GPU,
+    /// and return `staging`'s first `bytes`: the one way anything comes back to the CPU.
+    ///
+    /// # Errors
+    /// A failed map or a lost device.
+    pub fn map_read(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        self.queue.submit([encoder.finish()]);
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        rx.recv()
+            .map_err(|_| GpuError::Lost)?
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Device(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        if self.is_lost() {
+            return Err(GpuError::Lost);
+        }
+        Ok(data)
+    }
+
+    /// `count` 32-bit words of `src` from word `start`, through a staging buffer of their own
+    /// (for occasional reads: exports, tests, a hovered value), after submitting `encoder`.
+    ///
+    /// # Errors
+    /// A failed map or a lost device.
+    pub fn read_words(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<u32>, GpuError> {
+        let bytes = (count.max(1) * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("innscope readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if count > 0 {
+            encoder.copy_buffer_to_buffer(src, (start * 4) as u64, &staging, 0, bytes);
+        }
+        let data = self.map_read(encoder, &staging, bytes)?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&data)[..count].to_vec())
+    }
+
+    /// A new command encoder labelled `label`.
+    #[must_use]
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
     /// Create a headless device: the best hardware adapter, else a software one.
     ///
     /// # Errors

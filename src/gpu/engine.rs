@@ -804,29 +804,8 @@ impl GpuEngine {
         )?
         .clone();
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-        ctx.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..bytes);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        ctx.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| GpuError::Lost)?
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        let values = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Device(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
-        if self.ctx.is_lost() {
-            return Err(GpuError::Lost);
-        }
-        Ok(values)
+        let data = ctx.map_read(encoder, &staging, bytes)?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&data).to_vec())
     }
 
     /// Wait until every submitted dispatch has finished (for timing).
@@ -841,51 +820,29 @@ impl GpuEngine {
             .map_err(|e| GpuError::Device(e.to_string()))
     }
 
-    /// Read every discretized parameter back (for tests, exports and CPU-side panels).
+    /// Read every discretized parameter back (for tests and exports).
     ///
     /// # Errors
     /// A lost device.
-    pub fn read_weights(&mut self) -> Result<DiscreteWeights, GpuError> {
-        let names: Vec<(String, Vec<usize>)> = self
-            .weights
-            .iter()
-            .map(|(k, w)| (k.clone(), w.shape.clone()))
-            .collect();
-        let mut out = BTreeMap::new();
-        for (name, shape) in names {
-            let len: usize = shape.iter().product();
-            let buffer = self.weight_buffer(&name)?;
-            let encoder = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-            let values = self.read_back(encoder, &buffer, len)?;
-            out.insert(
-                name,
-                ArrayD::from_shape_vec(IxDyn(&shape), values)
-                    .map_err(|e| GpuError::Invalid(e.to_string()))?,
-            );
-        }
-        Ok(out)
+    pub fn read_weights(&self) -> Result<DiscreteWeights, GpuError> {
+        self.weights
+            .keys()
+            .map(|name| Ok((name.clone(), self.read_weight(name)?)))
+            .collect()
     }
 
-    /// Read one discretized parameter back.
+    /// Read one discretized parameter back (for tests and exports).
     ///
     /// # Errors
     /// An unknown parameter or a lost device.
-    pub fn read_weight(&mut self, name: &str) -> Result<ArrayD<f32>, GpuError> {
-        let shape = self
-            .weights
-            .get(name)
-            .map(|w| w.shape.clone())
-            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))?;
+    pub fn read_weight(&self, name: &str) -> Result<ArrayD<f32>, GpuError> {
+        let shape = self.weight_shape(name)?;
         let len: usize = shape.iter().product();
         let buffer = self.weight_buffer(name)?;
-        let encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        let values = self.read_back(encoder, &buffer, len)?;
+        let words =
+            self.ctx
+                .read_words(self.ctx.encoder("innscope read weight"), &buffer, 0, len)?;
+        let values = words.into_iter().map(f32::from_bits).collect();
         ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }
 }

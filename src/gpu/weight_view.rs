@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 use eframe::egui_wgpu::wgpu;
-use ndarray::{Array3, ArrayD, IxDyn};
+use ndarray::Array3;
 
 use super::context::{GpuContext, Kernel};
 use super::{GpuEngine, GpuError};
@@ -277,7 +277,7 @@ impl WeightView {
             pass.set_bind_group(0, &group, &[]);
             pass.dispatch_workgroups(cols.div_ceil(8), rows.div_ceil(8), 1);
         }
-        let bits = self.read_back(encoder, &self.range, 0, 1)?;
+        let bits = self.ctx.read_words(encoder, &self.range, 0, 1)?;
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(err.to_string()));
         }
@@ -324,7 +324,9 @@ impl WeightView {
             },
             texture.size(),
         );
-        let bytes = self.map_read(encoder, &staging)?;
+        let bytes = self
+            .ctx
+            .map_read(encoder, &staging, u64::from(row_bytes * h))?;
         let mut out = Vec::with_capacity((w * h) as usize);
         for r in 0..h as usize {
             let row = &bytes[r * row_bytes as usize..][..w as usize * 4];
@@ -348,28 +350,8 @@ impl WeightView {
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        let bits = self.read_back(encoder, &buffer, index, 1)?;
+        let bits = self.ctx.read_words(encoder, &buffer, index, 1)?;
         Ok(f32::from_bits(bits[0]))
-    }
-
-    /// Every value of parameter `name`'s discrete weights, read back: for exports, not for
-    /// drawing.
-    ///
-    /// # Errors
-    /// An unknown parameter, a lost device.
-    pub fn read_weight(&self, engine: &GpuEngine, name: &str) -> Result<ArrayD<f32>, GpuError> {
-        let shape = engine.weight_shape(name)?;
-        let (buffer, len) = engine.weight_buffer_len(name)?;
-        if len == 0 {
-            return Ok(ArrayD::zeros(IxDyn(&shape)));
-        }
-        let encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        let bits = self.read_back(encoder, &buffer, 0, len)?;
-        let values = bits.into_iter().map(f32::from_bits).collect();
-        ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }
 
     /// The first `n` output channels of a 4-D kernel `(C_out, C_in, kh, kw)` summed over input
@@ -443,7 +425,7 @@ impl WeightView {
             pass.set_bind_group(0, &group, &[]);
             pass.dispatch_workgroups(u32_of(total.div_ceil(64), "workgroups")?, 1, 1);
         }
-        let bits = self.read_back(encoder, &out, 0, total)?;
+        let bits = self.ctx.read_words(encoder, &out, 0, total)?;
         let values = bits.into_iter().map(f32::from_bits).collect();
         Array3::from_shape_vec((n, kh, kw), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }
@@ -496,55 +478,6 @@ impl WeightView {
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
         self.texture = Some((texture, view));
         true
-    }
-
-    /// `count` 32-bit words of `src` from word `start`, after submitting `encoder`.
-    fn read_back(
-        &self,
-        mut encoder: wgpu::CommandEncoder,
-        src: &wgpu::Buffer,
-        start: usize,
-        count: usize,
-    ) -> Result<Vec<u32>, GpuError> {
-        let bytes = (count * 4) as u64;
-        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("innscope view readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        encoder.copy_buffer_to_buffer(src, (start * 4) as u64, &staging, 0, bytes);
-        let data = self.map_read(encoder, &staging)?;
-        Ok(bytemuck::cast_slice::<u8, u32>(&data).to_vec())
-    }
-
-    fn map_read(
-        &self,
-        encoder: wgpu::CommandEncoder,
-        staging: &wgpu::Buffer,
-    ) -> Result<Vec<u8>, GpuError> {
-        self.ctx.queue.submit([encoder.finish()]);
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| GpuError::Lost)?
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        let data = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Device(e.to_string()))?
-            .to_vec();
-        staging.unmap();
-        if self.ctx.is_lost() {
-            return Err(GpuError::Lost);
-        }
-        Ok(data)
     }
 }
 
