@@ -257,6 +257,10 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
         assert!(median > 0.0, "{key}: {median}");
     }
     assert_eq!(rows[0]["parameters"], 64_906);
+    // What (a) must move: the discrete weights are the parameters above, in f32.
+    assert_eq!(rows[0]["bytes_discrete"], 4 * 64_906);
+    let lambda = rows[0]["bytes_lambda"].as_u64().expect("λ bytes");
+    assert!(lambda > 0 && lambda.is_multiple_of(4), "{lambda}");
     assert!(
         rows[0]["rediscretize_over_write_once"]
             .as_f64()
@@ -266,6 +270,16 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
 
     let (ok, table, err) = run(&[&quick[..], &["--engine", "all"]].concat());
     assert!(ok, "{err}");
+    // The table shows the bytes beside the rate: (λ + weights) in MB on the CPU row.
+    let mb = format!("{:.2}", (lambda + 4 * 64_906) as f64 / 1e6);
+    let cpu_row = table
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("cpu"))
+        .expect("a CPU row");
+    assert!(
+        cpu_row.split_whitespace().any(|c| c == mb),
+        "{mb} in {cpu_row}"
+    );
     let ratios = table
         .lines()
         .filter(|l| l.contains("GPU/CPU time ratio"))
