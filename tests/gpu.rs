@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{expected, import, max_abs_diff};
+use common::{expected, import, max_abs_diff, plan_steps};
 use innscope::engine::cpu::CpuEngine;
 use innscope::gpu::{GpuContext, GpuEngine};
 use innscope::inn::{PartitionKind, Plan};
@@ -217,6 +217,35 @@ fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
     }
 }
 
+/// Plan changes on the GPU re-discretize only the parameters they touch (counted by hand in
+/// `plan_steps`), and every weight, redone or kept, matches the CPU engine's fresh
+/// discretization, on both ways of discretizing.
+#[test]
+fn the_gpu_engine_redoes_only_the_parameters_a_plan_change_touches() {
+    let Some(ctx) = gpu() else { return };
+    let model = synthetic::spatial_demo(5).expect("model");
+    let start = model.resolve(&Plan::native(model.native())).expect("valid");
+    for fused in [false, true] {
+        let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &start).expect("GPU");
+        g.set_fused_discretization(fused);
+        g.set_plan(&model, &start).expect("re-discretizes");
+        for (step, plan, changed) in plan_steps(&model) {
+            g.set_plan(&model, &plan).expect("re-discretizes");
+            assert_eq!(
+                g.last_change(),
+                (changed.len(), 6),
+                "{step} (one pass: {fused})"
+            );
+            let cpu = CpuEngine::new(&model, &plan).expect("CPU");
+            let d = worst_relative(
+                &g.read_weights().expect("read"),
+                &cpu.weights().expect("weights"),
+            );
+            assert!(d <= 1e-6, "{step} (one pass: {fused}): {d:e}");
+        }
+    }
+}
+
 /// The ResNet-18-sized network (batch norm, residual adds, strided and 1x1 convolutions,
 /// max pooling): GPU and CPU agree on weights and on logits at a reduced resolution.
 #[test]
@@ -233,6 +262,9 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     for fused in [true, false] {
         g.set_fused_discretization(fused);
         g.set_plan(&model, &plan).expect("re-discretizes");
+        // The same plan, but the other passes: every weight is made again.
+        let (changed, all) = g.last_change();
+        assert_eq!(changed, all, "one pass: {fused}");
         assert!(
             worst_relative(&g.read_weights().expect("read"), &cpu_weights) <= 1e-6,
             "one pass: {fused}"

@@ -99,8 +99,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, frame_ms: Option<f32>) {
     let pct = params as f64 / full.max(1) as f64 * 100.0;
     ui.label(format!("{params} parameters ({pct:.1} % of full)"));
     if let Some(frame_ms) = frame_ms {
+        let (changed, all) = state.engine.last_change();
         ui.label(format!(
-            "re-discretize + forward: {:.2} ms",
+            "re-discretize + forward: {:.2} ms ({changed} of {all} tensors)",
             state.update_ms
         ));
         ui.label(format!("frame: {frame_ms:.1} ms"));

@@ -211,6 +211,7 @@ fn bench_engine(
         },
         write_once(gpu, discrete_bytes),
     )?;
+    let (changed, all) = engine.last_change();
     engine.set_plan(model, p0)?;
     let forward = measure(args.iters, budget, || {
         engine.forward(model, one.view())?;
@@ -246,6 +247,7 @@ fn bench_engine(
         "rediscretize_gb_per_s": gbps,
         "write_weights_once": s(write_once),
         "rediscretize_over_write_once": discretize.median_ms / write_once.median_ms,
+        "rediscretized_tensors": [changed, all],
         "resolution": p0.resolution,
     }))
 }
@@ -387,6 +389,21 @@ fn print_table(rows: &[serde_json::Value]) {
                 .as_f64()
                 .unwrap_or(f64::NAN),
         );
+    }
+    for r in rows {
+        let t = &r["rediscretized_tensors"];
+        if let (Some(changed), Some(all)) = (t[0].as_u64(), t[1].as_u64()) {
+            println!(
+                "{} ({}): (a) re-discretizes {changed} of {all} tensors per change (those whose sampling it moves)",
+                r["model"].as_str().unwrap_or(""),
+                r["engine"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split(':')
+                    .next()
+                    .unwrap_or("")
+            );
+        }
     }
     let mut ratios = Vec::new();
     // Each GPU row against the CPU row of the same model (none when only one engine ran).

@@ -16,6 +16,10 @@ use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
 pub struct CpuEngine {
     plan: Resolved,
     tensors: HashMap<String, Tensor>,
+    /// Whether `tensors` holds every parameter under `plan` (not after a failed change).
+    complete: bool,
+    /// Parameters re-discretized by the last plan change, of all.
+    last_change: (usize, usize),
 }
 
 /// Move an array into a candle tensor (no copy for standard-layout arrays).
@@ -44,28 +48,53 @@ impl CpuEngine {
         let mut engine = Self {
             plan: plan.clone(),
             tensors: HashMap::new(),
+            complete: false,
+            last_change: (0, 0),
         };
         engine.set_plan(model, plan)?;
         Ok(engine)
     }
 
-    /// Re-discretize every parameter for a new plan. On error the engine keeps its old plan.
+    /// Re-discretize for a new plan the parameters it changes: those with an axis sampled
+    /// differently (a group whose partition moved, spatial axes at a new resolution). The
+    /// others keep their weights, so a slider for one group re-discretizes only the layers
+    /// that group touches. A plan the model refuses changes nothing.
     ///
     /// # Errors
     /// Discretization failures.
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), EngineError> {
         model.check_plan(plan)?;
+        let stale = |p: &crate::model::ParamSpec| {
+            !(self.complete && p.layout.samples_alike(&self.plan, plan))
+        };
+        let changed: Vec<String> = model
+            .doc
+            .params
+            .iter()
+            .filter(|p| stale(p))
+            .map(|p| p.name.clone())
+            .collect();
         // Free the old weights first: their memory is reused for the new ones instead of
-        // fresh pages (page faults were a third of the time on large models).
-        self.tensors.clear();
-        let tensors = model
-            .discretize(plan)?
-            .into_iter()
-            .map(|(k, v)| Ok((k, to_tensor(v)?)))
-            .collect::<Result<_, EngineError>>()?;
-        self.tensors = tensors;
+        // fresh pages (page faults were a third of the time on large models). Until the new
+        // ones are in, the engine is incomplete and the next change redoes everything.
+        self.complete = false;
+        for name in &changed {
+            self.tensors.remove(name);
+        }
+        let fresh = model.discretize_where(plan, |p| changed.contains(&p.name))?;
+        for (k, v) in fresh {
+            self.tensors.insert(k, to_tensor(v)?);
+        }
         self.plan = plan.clone();
+        self.complete = true;
+        self.last_change = (changed.len(), model.doc.params.len());
         Ok(())
+    }
+
+    /// Parameters the last plan change re-discretized, and how many the model has.
+    #[must_use]
+    pub fn last_change(&self) -> (usize, usize) {
+        self.last_change
     }
 
     /// The plan the weights belong to.

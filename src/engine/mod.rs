@@ -156,6 +156,16 @@ impl Engine {
         }
     }
 
+    /// Parameters the last plan change re-discretized (those whose sampling it changed), and
+    /// how many the model has.
+    #[must_use]
+    pub fn last_change(&self) -> (usize, usize) {
+        match self {
+            Self::Cpu(c) => c.last_change(),
+            Self::Gpu(g) => g.last_change(),
+        }
+    }
+
     /// Logits `(N, classes)` for a batch at the plan's resolution.
     ///
     /// # Errors

@@ -195,6 +195,11 @@ pub struct GpuEngine {
     scratch: Scratch,
     plan: Resolved,
     fused: bool,
+    /// Whether every weight holds its values under `plan` (not after a failed change, nor
+    /// after switching the discretization passes).
+    complete: bool,
+    /// Parameters re-discretized by the last plan change, of all.
+    last_change: (usize, usize),
 }
 
 impl GpuEngine {
@@ -223,6 +228,8 @@ impl GpuEngine {
             scratch: Scratch::default(),
             plan: plan.clone(),
             fused: false,
+            complete: false,
+            last_change: (0, 0),
         };
         engine.fused = engine.ctx.adapter.device_type != wgpu::DeviceType::Cpu;
         engine.set_plan(model, plan)?;
@@ -234,9 +241,10 @@ impl GpuEngine {
     /// The default is one pass on hardware GPUs, where it halves the memory traffic, and two on
     /// software adapters, where the recomputed values along dim 1 cost more than the traffic
     /// they save (lavapipe: 1.53 s against 1.28 s for the ResNet-18-sized weights). Takes effect
-    /// at the next plan.
+    /// at the next plan, for every parameter.
     pub fn set_fused_discretization(&mut self, fused: bool) {
         self.fused = fused;
+        self.complete = false;
     }
 
     /// Whether weights continuous in both channel axes are discretized in one pass.
@@ -264,14 +272,28 @@ impl GpuEngine {
         Ok(())
     }
 
-    /// Re-discretize every parameter for `plan` on the GPU (no read-back). On error the
-    /// engine keeps its previous plan's shapes.
+    /// Re-discretize on the GPU (no read-back) the parameters `plan` changes: those with an
+    /// axis sampled differently (see [`crate::engine::CpuEngine::set_plan`]). On error the
+    /// engine keeps its previous plan's shapes, and the next change redoes every parameter.
     ///
     /// # Errors
     /// A plan the model refuses, buffers beyond the adapter's limits, a lost device.
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), GpuError> {
         self.check_alive()?;
         model.check_plan(plan)?;
+        let kept = |p: &crate::model::ParamSpec| {
+            self.complete
+                && self.weights.contains_key(&p.name)
+                && p.layout.samples_alike(&self.plan, plan)
+        };
+        let changed: Vec<&str> = model
+            .doc
+            .params
+            .iter()
+            .filter(|p| !kept(p))
+            .map(|p| p.name.as_str())
+            .collect();
+        self.complete = false;
         let mut shapes = BTreeMap::new();
         for p in &model.doc.params {
             let shape = p
@@ -288,8 +310,8 @@ impl GpuEngine {
                 label: Some("innscope discretize"),
             });
         self.scratch.reset();
-        for p in &model.doc.params {
-            self.encode_param(&mut encoder, model, &p.name, plan, &shapes[&p.name])?;
+        for &name in &changed {
+            self.encode_param(&mut encoder, model, name, plan, &shapes[name])?;
         }
         ctx.queue.submit([encoder.finish()]);
         if let Some(err) = pollster::block_on(scope.pop()) {
@@ -301,7 +323,15 @@ impl GpuEngine {
             }
         }
         self.plan = plan.clone();
+        self.complete = true;
+        self.last_change = (changed.len(), model.doc.params.len());
         Ok(())
+    }
+
+    /// Parameters the last plan change re-discretized, and how many the model has.
+    #[must_use]
+    pub fn last_change(&self) -> (usize, usize) {
+        self.last_change
     }
 
     fn encode_param(

@@ -122,6 +122,19 @@ impl ParamLayout {
         })
     }
 
+    /// Whether this parameter discretizes to the same values under plans `a` and `b`: each
+    /// continuous axis is sampled at the same points (its group's partition, or the same
+    /// resolution scale). Quadrature and the area element follow from those points.
+    #[must_use]
+    pub fn samples_alike(&self, a: &Resolved, b: &Resolved) -> bool {
+        self.axes.iter().all(|axis| match axis {
+            AxisKind::Discrete => true,
+            AxisKind::Channel { group } => a.partitions.get(group) == b.partitions.get(group),
+            AxisKind::SpatialH => a.scale[0].to_bits() == b.scale[0].to_bits(),
+            AxisKind::SpatialW => a.scale[1].to_bits() == b.scale[1].to_bits(),
+        })
+    }
+
     /// The spatial area factor `(R0 / R)²` (1 for parameters without continuous spatial axes).
     #[must_use]
     pub fn area_factor(&self, plan: &Resolved) -> f32 {

@@ -215,11 +215,24 @@ impl Model {
     /// # Errors
     /// A quadrature axis with fewer than two points, or a tensor too large.
     pub fn discretize(&self, plan: &Resolved) -> Result<DiscreteWeights, ModelError> {
+        self.discretize_where(plan, |_| true)
+    }
+
+    /// [`Self::discretize`] for the parameters `wanted` picks only.
+    ///
+    /// # Errors
+    /// As [`Self::discretize`].
+    pub fn discretize_where(
+        &self,
+        plan: &Resolved,
+        wanted: impl Fn(&ParamSpec) -> bool + Sync,
+    ) -> Result<DiscreteWeights, ModelError> {
         use rayon::prelude::*;
         let bases = BasisCache::new(
             self.doc
                 .params
                 .iter()
+                .filter(|p| wanted(p))
                 .map(|p| (&p.layout, self.tensors[&p.name].shape())),
             plan,
         )?;
@@ -228,6 +241,7 @@ impl Model {
         self.doc
             .params
             .par_iter()
+            .filter(|p| wanted(p))
             .map(|p| {
                 let lambda = &self.tensors[&p.name];
                 let w = discretize_with(lambda.view(), &p.layout, plan, Some(&bases))

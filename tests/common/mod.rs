@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use innscope::inn::{Plan, Resolved};
 use innscope::model::{Model, torchintegral};
 use ndarray::ArrayD;
 
@@ -78,4 +79,61 @@ pub fn training_data() -> tempfile::TempDir {
         std::fs::copy(subset.join(from), dir.path().join(to)).expect("copy");
     }
     dir
+}
+
+/// Plan steps for `synthetic::spatial_demo` (groups 0: conv1 out / conv2 in, 1: conv2 out /
+/// fc in; both convolutions continuous in space), with the parameters each step changes,
+/// worked out by hand from the model's structure.
+pub fn plan_steps(model: &Model) -> Vec<(&'static str, Resolved, Vec<&'static str>)> {
+    let base = Plan::native(model.native());
+    let resolve = |p: &Plan| model.resolve(p).expect("valid");
+    let mut group0 = base.clone();
+    group0.sizes.insert(0, 5);
+    let mut group1 = group0.clone();
+    group1.sizes.insert(1, 11);
+    let mut finer = group1.clone();
+    finer.resolution = [40, 40];
+    let mut both = finer.clone();
+    both.sizes.insert(0, 7);
+    both.sizes.insert(1, 13);
+    vec![
+        (
+            "group 0",
+            resolve(&group0),
+            vec!["conv1.weight", "conv1.bias", "conv2.weight"],
+        ),
+        (
+            "group 1",
+            resolve(&group1),
+            vec!["conv2.weight", "conv2.bias", "fc.weight"],
+        ),
+        ("same plan", resolve(&group1), vec![]),
+        (
+            "resolution",
+            resolve(&finer),
+            vec!["conv1.weight", "conv2.weight"],
+        ),
+        (
+            "both groups",
+            resolve(&both),
+            vec![
+                "conv1.weight",
+                "conv1.bias",
+                "conv2.weight",
+                "conv2.bias",
+                "fc.weight",
+            ],
+        ),
+        (
+            "back to native",
+            resolve(&base),
+            vec![
+                "conv1.weight",
+                "conv1.bias",
+                "conv2.weight",
+                "conv2.bias",
+                "fc.weight",
+            ],
+        ),
+    ]
 }
