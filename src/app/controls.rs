@@ -99,11 +99,15 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, frame_ms: Option<f32>) {
     let pct = params as f64 / full.max(1) as f64 * 100.0;
     ui.label(format!("{params} parameters ({pct:.1} % of full)"));
     if let Some(frame_ms) = frame_ms {
-        let (changed, all) = state.engine.last_change();
         ui.label(format!(
-            "re-discretize + forward: {:.2} ms ({changed} of {all} tensors)",
+            "re-discretize + forward: {:.2} ms",
             state.update_ms
         ));
+        let (changed, all) = state.engine.last_change();
+        ui.label(format!("tensors redone: {changed} of {all}"))
+            .on_hover_text(
+                "Only the tensors whose sampling the last change moved are re-discretized.",
+            );
         ui.label(format!("frame: {frame_ms:.1} ms"));
     }
 }
