@@ -96,6 +96,14 @@ pub fn plan_steps(model: &Model) -> Vec<(&'static str, Resolved, Vec<&'static st
     let mut both = finer.clone();
     both.sizes.insert(0, 7);
     both.sizes.insert(1, 13);
+    // Every parameter with a continuous axis (all but `fc.bias`).
+    let every_continuous = vec![
+        "conv1.weight",
+        "conv1.bias",
+        "conv2.weight",
+        "conv2.bias",
+        "fc.weight",
+    ];
     vec![
         (
             "group 0",
@@ -113,27 +121,7 @@ pub fn plan_steps(model: &Model) -> Vec<(&'static str, Resolved, Vec<&'static st
             resolve(&finer),
             vec!["conv1.weight", "conv2.weight"],
         ),
-        (
-            "both groups",
-            resolve(&both),
-            vec![
-                "conv1.weight",
-                "conv1.bias",
-                "conv2.weight",
-                "conv2.bias",
-                "fc.weight",
-            ],
-        ),
-        (
-            "back to native",
-            resolve(&base),
-            vec![
-                "conv1.weight",
-                "conv1.bias",
-                "conv2.weight",
-                "conv2.bias",
-                "fc.weight",
-            ],
-        ),
+        ("both groups", resolve(&both), every_continuous.clone()),
+        ("back to native", resolve(&base), every_continuous),
     ]
 }
