@@ -42,6 +42,54 @@ impl Kernel {
     }
 }
 
+/// Invocations per workgroup of every 1-D kernel.
+const WORKGROUP: u32 = 64;
+/// Most workgroups along x; larger grids go 2-D.
+const MAX_GROUPS_X: u32 = 65_535;
+
+/// `v` as `u32`, or an error naming `what`.
+pub(crate) fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::TooLarge(format!("{what} = {v} exceeds u32")))
+}
+
+/// Workgroup grid for `total` invocations (2-D when more than 65 535 groups are needed).
+fn groups_for(total: u32) -> (u32, u32) {
+    let groups = total.div_ceil(WORKGROUP).max(1);
+    if groups <= MAX_GROUPS_X {
+        (groups, 1)
+    } else {
+        (MAX_GROUPS_X, groups.div_ceil(MAX_GROUPS_X))
+    }
+}
+
+/// Record one dispatch of `kernel` over `total` invocations with `buffers` at bindings 0...
+pub(crate) fn dispatch(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    kernel: &Kernel,
+    buffers: &[&wgpu::Buffer],
+    total: u32,
+) {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: u32::try_from(i).unwrap_or(0),
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &kernel.layout,
+        entries: &entries,
+    });
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, &bind, &[]);
+    let (x, y) = groups_for(total);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
 /// Every kernel innscope dispatches.
 pub struct Kernels {
     /// Cubic interpolation along one axis (`discretize.wgsl`).

@@ -17,7 +17,7 @@ use eframe::egui_wgpu::wgpu;
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::GpuError;
-use super::context::{GpuContext, Kernel};
+use super::context::{GpuContext, dispatch, u32_of};
 use super::params::{
     AddParams, BnParams, ConvParams, GapParams, Interp2Params, InterpParams, LinearParams,
     PoolParams, Scaling, SelectParams, SoftmaxParams, UnaryParams,
@@ -30,8 +30,6 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_DST)
     .union(wgpu::BufferUsages::COPY_SRC);
 const UNIFORM_BYTES: u64 = 256;
-const WORKGROUP: u32 = 64;
-const MAX_GROUPS_X: u32 = 65_535;
 
 /// A grow-only buffer: recreated (larger) only when a plan needs more than it holds.
 struct Grow {
@@ -91,20 +89,6 @@ fn bytes_of(len: usize) -> u64 {
     (len * 4) as u64
 }
 
-fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
-    u32::try_from(v).map_err(|_| GpuError::TooLarge(format!("{what} = {v} exceeds u32")))
-}
-
-/// Workgroup grid for `total` invocations (2-D when more than 65 535 groups are needed).
-fn groups_for(total: u32) -> (u32, u32) {
-    let groups = total.div_ceil(WORKGROUP).max(1);
-    if groups <= MAX_GROUPS_X {
-        (groups, 1)
-    } else {
-        (MAX_GROUPS_X, groups.div_ceil(MAX_GROUPS_X))
-    }
-}
-
 /// Per-dispatch resources reused across frames: uniform blocks and small storage buffers.
 #[derive(Default)]
 struct Scratch {
@@ -147,34 +131,6 @@ impl Scratch {
         ctx.queue.write_buffer(&buffer, 0, data);
         Ok(buffer)
     }
-}
-
-/// Record one dispatch of `kernel` over `total` invocations with `buffers` at bindings 0...
-fn dispatch(
-    ctx: &GpuContext,
-    encoder: &mut wgpu::CommandEncoder,
-    kernel: &Kernel,
-    buffers: &[&wgpu::Buffer],
-    total: u32,
-) {
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: u32::try_from(i).unwrap_or(0),
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &kernel.layout,
-        entries: &entries,
-    });
-    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-    pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, &bind, &[]);
-    let (x, y) = groups_for(total);
-    pass.dispatch_workgroups(x, y, 1);
 }
 
 /// A discrete tensor on the GPU: its buffer and current shape.
@@ -304,11 +260,7 @@ impl GpuEngine {
         }
         let ctx = Arc::clone(&self.ctx);
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("innscope discretize"),
-            });
+        let mut encoder = ctx.encoder("innscope discretize");
         self.scratch.reset();
         for &name in &changed {
             self.encode_param(&mut encoder, model, name, plan, &shapes[name])?;
@@ -545,11 +497,7 @@ impl GpuEngine {
         let ctx = Arc::clone(&self.ctx);
         let k = &ctx.kernels;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut encoder = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("innscope forward"),
-            });
+        let mut encoder = ctx.encoder("innscope forward");
         self.scratch.reset();
         let size = |name: &str| -> usize { shapes.get(name).map_or(0, |s| s.iter().product()) };
         for node in &model.doc.graph {

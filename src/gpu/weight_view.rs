@@ -10,7 +10,7 @@ use bytemuck::{Pod, Zeroable};
 use eframe::egui_wgpu::wgpu;
 use ndarray::Array3;
 
-use super::context::{GpuContext, Kernel};
+use super::context::{GpuContext, Kernel, dispatch, u32_of};
 use super::{GpuEngine, GpuError};
 
 /// WGSL of the weight views.
@@ -104,10 +104,6 @@ struct SumParams {
 }
 
 const _: () = assert!(size_of::<SliceParams>() == 80 && size_of::<SumParams>() == 16);
-
-fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
-    u32::try_from(v).map_err(|_| GpuError::TooLarge(format!("{what} {v} exceeds u32")))
-}
 
 /// Pipelines and small buffers of the weight views, and the texture of the current view.
 pub struct WeightView {
@@ -227,16 +223,23 @@ impl WeightView {
                 .queue
                 .write_buffer(buffer, 0, bytemuck::bytes_of(&p));
         }
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("innscope weight view"),
-        });
+        let mut encoder = self.ctx.encoder("innscope weight view");
         encoder.clear_buffer(&self.range, 0, None);
-        // The range over the whole slice, the colours of the texels shown.
-        let entries = |with_texture: bool| {
-            let mut entries = vec![
+        // The range over the whole slice, then the colours of the texels shown.
+        dispatch(
+            &self.ctx,
+            &mut encoder,
+            &self.slice_range,
+            &[&self.params[0], &buffer, &self.range],
+            whole.rows * whole.cols,
+        );
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.colorize.layout,
+            entries: &[
                 wgpu::BindGroupEntry {
                     binding: 0,
-                    resource: self.params[usize::from(with_texture)].as_entire_binding(),
+                    resource: self.params[1].as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
@@ -246,32 +249,13 @@ impl WeightView {
                     binding: 2,
                     resource: self.range.as_entire_binding(),
                 },
-            ];
-            if with_texture {
-                entries.push(wgpu::BindGroupEntry {
+                wgpu::BindGroupEntry {
                     binding: 3,
                     resource: wgpu::BindingResource::TextureView(view),
-                });
-            }
-            entries
-        };
-        let bind = |kernel: &Kernel, with_texture: bool| {
-            device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &kernel.layout,
-                entries: &entries(with_texture),
-            })
-        };
+                },
+            ],
+        });
         {
-            let group = bind(&self.slice_range, false);
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(&self.slice_range.pipeline);
-            pass.set_bind_group(0, &group, &[]);
-            let groups = (whole.rows * whole.cols).div_ceil(64);
-            pass.dispatch_workgroups(groups.min(65_535), groups.div_ceil(65_535), 1);
-        }
-        {
-            let group = bind(&self.colorize, true);
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_pipeline(&self.colorize.pipeline);
             pass.set_bind_group(0, &group, &[]);
@@ -308,10 +292,7 @@ impl WeightView {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
+        let mut encoder = self.ctx.encoder("innscope view readback");
         encoder.copy_texture_to_buffer(
             texture.as_image_copy(),
             wgpu::TexelCopyBufferInfo {
@@ -346,11 +327,12 @@ impl WeightView {
                 "index {index} outside {name} ({len} values)"
             )));
         }
-        let encoder = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        let bits = self.ctx.read_words(encoder, &buffer, index, 1)?;
+        let bits = self.ctx.read_words(
+            self.ctx.encoder("innscope hovered value"),
+            &buffer,
+            index,
+            1,
+        )?;
         Ok(f32::from_bits(bits[0]))
     }
 
@@ -398,33 +380,14 @@ impl WeightView {
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.channel_sums.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: buffer.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: out.as_entire_binding(),
-                },
-            ],
-        });
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("innscope channel sums"),
-        });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(&self.channel_sums.pipeline);
-            pass.set_bind_group(0, &group, &[]);
-            pass.dispatch_workgroups(u32_of(total.div_ceil(64), "workgroups")?, 1, 1);
-        }
+        let mut encoder = self.ctx.encoder("innscope channel sums");
+        dispatch(
+            &self.ctx,
+            &mut encoder,
+            &self.channel_sums,
+            &[&uniform, &buffer, &out],
+            u32_of(total, "sums")?,
+        );
         let bits = self.ctx.read_words(encoder, &out, 0, total)?;
         let values = bits.into_iter().map(f32::from_bits).collect();
         Array3::from_shape_vec((n, kh, kw), values).map_err(|e| GpuError::Invalid(e.to_string()))
