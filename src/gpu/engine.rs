@@ -23,7 +23,7 @@ use super::params::{
     PoolParams, Scaling, SelectParams, SoftmaxParams, UnaryParams,
 };
 use crate::inn::Resolved;
-use crate::inn::basis::Basis;
+use crate::inn::discretize::BasisCache;
 use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
 
 const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -262,8 +262,19 @@ impl GpuEngine {
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut encoder = ctx.encoder("innscope discretize");
         self.scratch.reset();
+        // One basis per distinct axis for all the parameters redone (as the CPU engine does).
+        let bases = BasisCache::new(
+            model
+                .doc
+                .params
+                .iter()
+                .filter(|p| changed.contains(&p.name.as_str()))
+                .map(|p| (&p.layout, model.tensors[&p.name].shape())),
+            plan,
+        )
+        .map_err(crate::model::ModelError::from)?;
         for &name in &changed {
-            self.encode_param(&mut encoder, model, name, plan, &shapes[name])?;
+            self.encode_param(&mut encoder, model, name, plan, &bases, &shapes[name])?;
         }
         ctx.queue.submit([encoder.finish()]);
         if let Some(err) = pollster::block_on(scope.pop()) {
@@ -292,6 +303,7 @@ impl GpuEngine {
         model: &Model,
         name: &str,
         plan: &Resolved,
+        bases: &BasisCache,
         out_shape: &[usize],
     ) -> Result<(), GpuError> {
         let ctx = Arc::clone(&self.ctx);
@@ -341,12 +353,10 @@ impl GpuEngine {
             ),
         };
         let qbuf = self.scratch.storage(&ctx, bytemuck::cast_slice(&q))?;
-        let basis = |d: usize, n: usize| -> Result<Basis, GpuError> {
-            let points = layout
-                .axis_points(d, plan)
-                .map_err(crate::model::ModelError::from)?
-                .unwrap_or_default();
-            Ok(Basis::new(&points, n))
+        let basis = |d: usize, n: usize| {
+            bases
+                .basis(layout, d, n, plan)
+                .map_err(crate::model::ModelError::from)
         };
         if self.fused && dims == [1, 0] && lambda_shape.len() >= 2 {
             // Weights continuous in both channel axes (convolutions, linear layers): one pass.

@@ -495,11 +495,10 @@ impl TwoLeading<'_> {
         // Every entry is overwritten below, so a reused buffer is not cleared first.
         buf.resize(row_len, 0.0);
         let lam = &self.src[r * self.n_b * planes..(r + 1) * self.n_b * planes];
-        // Square kernels of the common sizes (and fully connected layers, one value per plane)
-        // with the plane length known at compile time: each entry is a few whole-vector
-        // operations instead of a short loop.
+        // Square kernels of the common sizes with the plane length known at compile time: each
+        // entry is a few whole-vector operations instead of a short loop. (One value per plane
+        // does not come here: `discretize_with` takes two passes for it.)
         match planes {
-            1 => return t_row_fixed::<1>(lam, self.basis_b, buf),
             9 => return t_row_fixed::<9>(lam, self.basis_b, buf),
             25 => return t_row_fixed::<25>(lam, self.basis_b, buf),
             49 => return t_row_fixed::<49>(lam, self.basis_b, buf),
@@ -677,6 +676,23 @@ impl BasisCache {
             }
         }
         Ok(Self { bases })
+    }
+}
+
+impl BasisCache {
+    /// The basis of axis `dim` of `layout` against `n_control` values under `plan` (the plan
+    /// the cache was made for): the cached one, else computed.
+    ///
+    /// # Errors
+    /// A channel axis whose group the plan does not have.
+    pub fn basis(
+        &self,
+        layout: &ParamLayout,
+        dim: usize,
+        n_control: usize,
+        plan: &Resolved,
+    ) -> Result<std::borrow::Cow<'_, Basis>, Error> {
+        basis_of(layout, dim, n_control, plan, Some(self))
     }
 }
 
