@@ -41,6 +41,25 @@ fn worst_relative(gpu: &DiscreteWeights, reference: &DiscreteWeights) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// How far the GPU engine is from the CPU engine on the same plan: worst weight difference
+/// relative to each tensor's scale, and the largest logit difference on `batch`.
+fn disagreement(
+    g: &mut GpuEngine,
+    c: &CpuEngine,
+    model: &Model,
+    batch: &Array4<f32>,
+) -> (f32, f32) {
+    let w = worst_relative(
+        &g.read_weights().expect("read"),
+        &c.weights().expect("weights"),
+    );
+    let d = max_abs_diff(
+        &g.forward(model, batch.view()).expect("GPU").into_dyn(),
+        &c.forward(model, batch.view()).expect("CPU").into_dyn(),
+    );
+    (w, d)
+}
+
 /// A deterministic batch of inputs in [-1, 1].
 fn inputs(model: &Model, n: usize, res: usize) -> Array4<f32> {
     let c = model.doc.input.channels;
@@ -157,17 +176,8 @@ fn gpu_matches_cpu_on_resampled_learned_partitions() {
         for fused in [false, true] {
             g.set_fused_discretization(fused);
             g.set_plan(&model, &plan).expect("re-discretizes");
-            assert!(
-                worst_relative(
-                    &g.read_weights().expect("read"),
-                    &c.weights().expect("weights")
-                ) <= 1e-6,
-                "{kind} {size} (one pass: {fused})"
-            );
-            let d = max_abs_diff(
-                &g.forward(&model, batch.view()).expect("GPU").into_dyn(),
-                &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
-            );
+            let (w, d) = disagreement(&mut g, &c, &model, &batch);
+            assert!(w <= 1e-6, "{kind} {size} (one pass: {fused})");
             assert!(d <= 1e-4, "{kind} {size} (one pass: {fused}): logits {d:e}");
         }
     }
@@ -200,18 +210,9 @@ fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
             if res == 28 { 5 } else { want_taps },
             "taps at {res}"
         );
-        assert!(
-            worst_relative(
-                &e.read_weights().expect("read"),
-                &c.weights().expect("weights")
-            ) <= 1e-6,
-            "weights at {res}"
-        );
         let batch = inputs(&model, 2, res);
-        let d = max_abs_diff(
-            &e.forward(&model, batch.view()).expect("GPU").into_dyn(),
-            &c.forward(&model, batch.view()).expect("CPU").into_dyn(),
-        );
+        let (w, d) = disagreement(e, &c, &model, &batch);
+        assert!(w <= 1e-6, "weights at {res}");
         eprintln!("resolution {res}: GPU vs CPU logits {d:e}");
         assert!(d <= 1e-4, "logits at {res}: {d:e}");
     }

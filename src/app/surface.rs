@@ -249,26 +249,22 @@ impl SurfacePanel {
     }
 
     /// The numbers behind the panel as CSV: the discrete weights of the current slice, with
-    /// each entry's position in [-1, 1] along both axes.
+    /// each entry's position in [-1, 1] along both axes. With the GPU engine the weight is
+    /// read back for the export.
     #[must_use]
-    /// With the GPU engine the weight is read back for the export.
     pub fn csv(&self, state: &State) -> String {
         let mut out = String::from("row,col,row_position,col_position,weight\n");
         let Some(param) = state.layer() else {
             return out;
         };
-        let read;
         let w = match &state.weight {
-            Some(w) => w,
+            Some(w) => std::borrow::Cow::Borrowed(w),
             None => match state.engine.weight(&param.name) {
-                Ok(w) => {
-                    read = w;
-                    &read
-                }
+                Ok(w) => std::borrow::Cow::Owned(w),
                 Err(_) => return out,
             },
         };
-        let p = super::layer_data::discrete_plane(param, w, self.slice, &state.resolved);
+        let p = super::layer_data::discrete_plane(param, &w, self.slice, &state.resolved);
         for ((r, c), v) in p.values.indexed_iter() {
             out.push_str(&format!(
                 "{r},{c},{},{},{v}\n",
