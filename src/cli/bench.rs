@@ -86,21 +86,14 @@ fn stats(samples: &[Duration]) -> Stats {
 fn measure(
     iters: usize,
     budget: Duration,
-    mut f: impl FnMut() -> anyhow::Result<()>,
+    f: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<Stats> {
-    f()?;
-    let start = Instant::now();
-    let mut samples = Vec::new();
-    while samples.len() < iters.max(3) && (samples.len() < 3 || start.elapsed() < budget) {
-        let t = Instant::now();
-        f()?;
-        samples.push(t.elapsed());
-    }
-    Ok(stats(&samples))
+    Ok(measure_paired(iters, budget, f, || Ok(()))?.0)
 }
 
-/// Time `f` and `g` alternately, one run of each per round, as [`measure`] does for one: both
-/// see the same state of the machine, so the ratio of their medians does not drift with it.
+/// Time `f` and `g` alternately, one run of each per round, up to `iters` rounds within `budget`
+/// (at least 3), after one warm-up run of each: both see the same state of the machine, so the
+/// ratio of their medians does not drift with it.
 fn measure_paired(
     iters: usize,
     budget: Duration,
@@ -140,7 +133,7 @@ fn write_once(
                 mapped_at_creation: false,
             });
             Box::new(move || {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let mut enc = ctx.encoder("innscope bench write");
                 enc.clear_buffer(&buffer, 0, None);
                 ctx.queue.submit([enc.finish()]);
                 ctx.device.poll(wgpu::PollType::wait_indefinitely())?;
