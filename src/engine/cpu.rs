@@ -64,16 +64,7 @@ impl CpuEngine {
     /// Discretization failures.
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), EngineError> {
         model.check_plan(plan)?;
-        let stale = |p: &crate::model::ParamSpec| {
-            !(self.complete && p.layout.samples_alike(&self.plan, plan))
-        };
-        let changed: Vec<String> = model
-            .doc
-            .params
-            .iter()
-            .filter(|p| stale(p))
-            .map(|p| p.name.clone())
-            .collect();
+        let changed = model.params_to_redo(self.complete.then_some(&self.plan), plan);
         // Free the old weights first: their memory is reused for the new ones instead of
         // fresh pages (page faults were a third of the time on large models). Until the new
         // ones are in, the engine is incomplete and the next change redoes everything.

@@ -237,18 +237,7 @@ impl GpuEngine {
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), GpuError> {
         self.check_alive()?;
         model.check_plan(plan)?;
-        let kept = |p: &crate::model::ParamSpec| {
-            self.complete
-                && self.weights.contains_key(&p.name)
-                && p.layout.samples_alike(&self.plan, plan)
-        };
-        let changed: Vec<&str> = model
-            .doc
-            .params
-            .iter()
-            .filter(|p| !kept(p))
-            .map(|p| p.name.as_str())
-            .collect();
+        let changed = model.params_to_redo(self.complete.then_some(&self.plan), plan);
         self.complete = false;
         let mut shapes = BTreeMap::new();
         for p in &model.doc.params {
@@ -268,12 +257,12 @@ impl GpuEngine {
                 .doc
                 .params
                 .iter()
-                .filter(|p| changed.contains(&p.name.as_str()))
+                .filter(|p| changed.contains(&p.name))
                 .map(|p| (&p.layout, model.tensors[&p.name].shape())),
             plan,
         )
         .map_err(crate::model::ModelError::from)?;
-        for &name in &changed {
+        for name in &changed {
             self.encode_param(&mut encoder, model, name, plan, &bases, &shapes[name])?;
         }
         ctx.queue.submit([encoder.finish()]);

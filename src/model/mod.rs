@@ -218,6 +218,19 @@ impl Model {
         self.discretize_where(plan, |_| true)
     }
 
+    /// The parameters whose discrete values differ between plans `from` and `to` (each axis
+    /// sampled at other points); every parameter when there is no `from` (nothing discretized
+    /// yet, or a change that did not complete).
+    #[must_use]
+    pub fn params_to_redo(&self, from: Option<&Resolved>, to: &Resolved) -> Vec<String> {
+        self.doc
+            .params
+            .iter()
+            .filter(|p| !from.is_some_and(|from| p.layout.samples_alike(from, to)))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
     /// [`Self::discretize`] for the parameters `wanted` picks only.
     ///
     /// # Errors
