@@ -257,6 +257,14 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
         assert!(median > 0.0, "{key}: {median}");
     }
     assert_eq!(rows[0]["parameters"], 64_906);
+    // One group's slider redoes some tensors, not all, and is timed.
+    let one = &rows[0]["rediscretize_one_group"];
+    let (redone, all) = (one["tensors"][0].as_u64(), one["tensors"][1].as_u64());
+    assert!(
+        matches!((redone, all), (Some(r), Some(a)) if 0 < r && r < a),
+        "{one}"
+    );
+    assert!(one["median_ms"].as_f64().is_some_and(|m| m > 0.0), "{one}");
     // What (a) must move: the discrete weights are the parameters above, in f32.
     assert_eq!(rows[0]["bytes_discrete"], 4 * 64_906);
     let lambda = rows[0]["bytes_lambda"].as_u64().expect("λ bytes");

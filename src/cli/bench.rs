@@ -15,7 +15,7 @@ use clap::Args;
 use innscope::engine::Engine;
 use innscope::engine::cpu::CpuEngine;
 use innscope::gpu::{GpuContext, GpuEngine};
-use innscope::inn::{Plan, Resolved};
+use innscope::inn::{GroupId, Plan, Resolved};
 use innscope::model::{Model, synthetic};
 use ndarray::Array4;
 use rayon::prelude::*;
@@ -171,6 +171,8 @@ struct Case<'a> {
     label: &'a str,
     model: &'a Model,
     plans: [Resolved; 2],
+    /// One group's slider: the group, and the full plan with only it changed.
+    one_group: (GroupId, Resolved),
     batch: usize,
 }
 
@@ -216,6 +218,17 @@ fn bench_engine(
         engine.forward(model, input(model, 1, plan.resolution).view())?;
         Ok(())
     })?;
+    // One group's slider: only the tensors of that group are redone.
+    let (group, one) = &case.one_group;
+    let mut to_one = false;
+    let one_group = measure(args.iters, budget, || {
+        to_one = !to_one;
+        engine.set_plan(model, if to_one { one } else { p0 })?;
+        engine.wait()?;
+        Ok(())
+    })?;
+    engine.set_plan(model, one)?;
+    let one_group_tensors = engine.last_change();
     engine.set_plan(model, p0)?;
     let batched = measure(args.iters.min(10), budget, || {
         engine.forward(model, many.view())?;
@@ -241,16 +254,38 @@ fn bench_engine(
         "write_weights_once": s(write_once),
         "rediscretize_over_write_once": discretize.median_ms / write_once.median_ms,
         "rediscretized_tensors": [changed, all],
+        "rediscretize_one_group": {
+            "group": group,
+            "tensors": [one_group_tensors.0, one_group_tensors.1],
+            "median_ms": one_group.median_ms,
+            "p95_ms": one_group.p95_ms,
+            "runs": one_group.runs,
+        },
         "resolution": p0.resolution,
     }))
 }
 
-fn plans(model: &Model, res: [usize; 2]) -> anyhow::Result<[Resolved; 2]> {
+/// The full plan at `res`, every group at 90 %, and only the widest group at 90 % (the last
+/// of the widest: the deepest layers), with that group's id.
+fn plans(model: &Model, res: [usize; 2]) -> anyhow::Result<([Resolved; 2], (GroupId, Resolved))> {
     let mut full = Plan::native(model.native());
     full.resolution = res;
     let mut smaller = full.clone();
     smaller.set_keep(&model.doc.groups, 0.9);
-    Ok([model.resolve(&full)?, model.resolve(&smaller)?])
+    let widest = model
+        .doc
+        .groups
+        .iter()
+        .max_by_key(|g| g.original_size)
+        .map_or(0, |g| g.id);
+    let mut one = full.clone();
+    if let Some(&size) = smaller.sizes.get(&widest) {
+        one.sizes.insert(widest, size);
+    }
+    Ok((
+        [model.resolve(&full)?, model.resolve(&smaller)?],
+        (widest, model.resolve(&one)?),
+    ))
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
@@ -260,17 +295,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         Some(synthetic::resnet18(1)?)
     };
+    let (demo_plans, demo_one) = plans(&demo, demo.native())?;
     let mut cases = vec![Case {
         label: "demo",
         model: &demo,
-        plans: plans(&demo, demo.native())?,
+        plans: demo_plans,
+        one_group: demo_one,
         batch: args.batch,
     }];
     if let Some(r) = &resnet {
+        let (r_plans, r_one) = plans(r, [args.resnet_resolution; 2])?;
         cases.push(Case {
             label: "resnet18-sized",
             model: r,
-            plans: plans(r, [args.resnet_resolution; 2])?,
+            plans: r_plans,
+            one_group: r_one,
             batch: args.batch.clamp(1, 8),
         });
     }
@@ -384,19 +423,23 @@ fn print_table(rows: &[serde_json::Value]) {
         );
     }
     for r in rows {
-        let t = &r["rediscretized_tensors"];
-        if let (Some(changed), Some(all)) = (t[0].as_u64(), t[1].as_u64()) {
-            println!(
-                "{} ({}): (a) re-discretizes {changed} of {all} tensors per change (those whose sampling it moves)",
-                r["model"].as_str().unwrap_or(""),
-                r["engine"]
-                    .as_str()
-                    .unwrap_or("")
-                    .split(':')
-                    .next()
-                    .unwrap_or("")
-            );
-        }
+        let (t, g) = (&r["rediscretized_tensors"], &r["rediscretize_one_group"]);
+        println!(
+            "{} ({}): (a) redoes {} of {} tensors per change; one group's slider (group {}, {} tensors): {:.3} / {:.3} ms",
+            r["model"].as_str().unwrap_or(""),
+            r["engine"]
+                .as_str()
+                .unwrap_or("")
+                .split(':')
+                .next()
+                .unwrap_or(""),
+            t[0],
+            t[1],
+            g["group"],
+            g["tensors"][0],
+            f(r, "rediscretize_one_group", "median_ms"),
+            f(r, "rediscretize_one_group", "p95_ms"),
+        );
     }
     let mut ratios = Vec::new();
     // Each GPU row against the CPU row of the same model (none when only one engine ran).
