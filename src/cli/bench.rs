@@ -227,6 +227,8 @@ fn bench_engine(
         engine.wait()?;
         Ok(())
     })?;
+    // From the full plan, whichever plan the timing ended on.
+    engine.set_plan(model, p0)?;
     engine.set_plan(model, one)?;
     let one_group_tensors = engine.last_change();
     engine.set_plan(model, p0)?;
