@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Expected, expected, import, max_abs_diff};
+use common::{Expected, expected, import, logit_tolerance, max_abs_diff};
 use innscope::engine::cpu::CpuEngine;
 use innscope::inn::{PartitionKind, Plan};
 use innscope::model::Model;
@@ -67,7 +67,7 @@ fn check_model(name: &str) {
         let scale = want.iter().fold(0.0_f32, |a, v| a.max(v.abs()));
         eprintln!("{name} {tag}: logits max |diff| {d:e} (max |logit| {scale:.1})");
         assert!(
-            d <= 1e-4_f32.max(1e-6 * scale),
+            d <= logit_tolerance(want),
             "{name} {tag}: logits max |diff| {d:e}"
         );
         worst_l = worst_l.max(d);

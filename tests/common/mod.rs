@@ -53,6 +53,14 @@ pub fn expected(name: &str) -> Expected {
     }
 }
 
+/// How far logits may be from `reference`: 1e-4, or a millionth of the largest reference
+/// logit where that is more (a float32 step at 600 is 6e-5, so a few rounding differences in a
+/// long sum are already over 1e-4 there).
+pub fn logit_tolerance(reference: &ArrayD<f32>) -> f32 {
+    let scale = reference.iter().fold(0.0_f32, |a, v| a.max(v.abs()));
+    1e-4_f32.max(1e-6 * scale)
+}
+
 /// Largest absolute difference between two arrays of one shape.
 pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
     assert_eq!(a.shape(), b.shape(), "shapes differ");
