@@ -162,6 +162,56 @@ fn gpu_matches_torchintegral_mnist_tuned_learned_grid() {
 }
 
 /// Learned partitions resampled by quantiles to other sizes, and uniform ones, on both engines.
+/// A device whose storage bindings hold less than the model: λ and the discrete weights are
+/// spread over several buffers, one dispatch per buffer and pass, and the numbers do not move.
+#[test]
+fn a_model_larger_than_one_binding_is_spread_over_buffers() {
+    let Some(full) = gpu() else { return };
+    drop(full);
+    let model = synthetic::resnet18(5).expect("model");
+    let mut plan = model.default_plan();
+    plan.set_keep(&model.doc.groups, 0.25);
+    plan.resolution = [64, 64];
+    let plan = model.resolve(&plan).expect("valid");
+    // Room for the largest parameter (λ or discrete, with alignment), not for all of them.
+    let c = CpuEngine::new(&model, &plan).expect("CPU");
+    let largest = model
+        .doc
+        .params
+        .iter()
+        .map(|p| {
+            let discrete = c
+                .weight_shape(&p.name)
+                .expect("shape")
+                .iter()
+                .product::<usize>();
+            model.tensors[&p.name].len().max(discrete)
+        })
+        .max()
+        .expect("parameters");
+    let total: usize = model.tensors.values().map(ndarray::ArrayBase::len).sum();
+    let binding = ((largest + 64) * 4) as u64;
+    assert!(
+        total * 4 > 2 * binding as usize,
+        "the model fits in one binding"
+    );
+    let ctx = Arc::new(GpuContext::headless_limited(binding).expect("a small device"));
+    let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+    assert!(g.weight_buffers() >= 2, "{} buffers", g.weight_buffers());
+    let batch = inputs(&model, 1, 64);
+    for fused in [false, true] {
+        g.set_fused_discretization(fused);
+        g.set_plan(&model, &plan).expect("re-discretizes");
+        let (w, d, tol) = disagreement(&mut g, &c, &model, &batch);
+        eprintln!(
+            "{} buffers of at most {binding} bytes (two axes a pass: {fused}): weights {w:e}, logits {d:e}",
+            g.weight_buffers()
+        );
+        assert!(w <= 1e-6, "two axes a pass: {fused}");
+        assert!(d <= tol, "two axes a pass: {fused}: logits {d:e}");
+    }
+}
+
 #[test]
 fn gpu_matches_cpu_on_resampled_learned_partitions() {
     let Some(ctx) = gpu() else { return };

@@ -46,8 +46,7 @@ fn every_shader_parses_and_validates() {
         .flat_map(|(_, e)| e.iter().map(String::as_str))
         .collect();
     for want in [
-        "interp_along",
-        "interp_two",
+        "interp_batch",
         "conv2d",
         "linear",
         "unary",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use innscope::engine::Engine;
 use innscope::engine::cpu::CpuEngine;
-use innscope::gpu::{GpuContext, GpuEngine};
+use innscope::gpu::{GpuContext, GpuEngine, GpuTimer};
 use innscope::inn::{GroupId, Plan, Resolved};
 use innscope::model::{Model, synthetic};
 use ndarray::Array4;
@@ -47,8 +47,8 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// How the GPU discretizes weights continuous in both channel axes: `auto` (one pass on
-    /// hardware GPUs, one pass per axis on software ones), `one-pass` or `per-axis`.
+    /// How many axes each GPU discretization pass interpolates: `auto` (two on hardware GPUs,
+    /// one on software ones), `pairs` or `per-axis`.
     #[arg(long, value_enum, default_value_t = GpuPasses::Auto)]
     pub gpu_passes: GpuPasses,
 }
@@ -58,9 +58,9 @@ pub struct BenchArgs {
 pub enum GpuPasses {
     /// The engine's choice for the adapter.
     Auto,
-    /// `interp_two`: both axes and the scaling in one pass.
-    OnePass,
-    /// `interp_along` once per axis.
+    /// Two axes per pass.
+    Pairs,
+    /// One axis per pass.
     PerAxis,
 }
 
@@ -195,17 +195,22 @@ fn bench_engine(
     // Memory bound of (a): write the discrete weights of the larger plan once, timed in turn
     // with (a).
     let (lambda_bytes, discrete_bytes) = bytes_moved(model, p0)?;
+    // The host's share of (a): recording and submitting, before the wait.
+    let mut submit = Vec::new();
     let (discretize, write_once) = measure_paired(
         args.iters,
         budget,
         || {
             let plan = next_plan();
+            let t = Instant::now();
             engine.set_plan(model, &plan)?;
+            submit.push(t.elapsed());
             engine.wait()?;
             Ok(())
         },
         write_once(gpu, discrete_bytes),
     )?;
+    let submit = stats(&submit);
     let (changed, all) = engine.last_change();
     engine.set_plan(model, p0)?;
     let forward = measure(args.iters, budget, || {
@@ -236,10 +241,24 @@ fn bench_engine(
         engine.forward(model, many.view())?;
         Ok(())
     })?;
+    // Last, as the timestamps stay on: (a) and the write on the GPU's own clock.
+    let device_times = match (&mut *engine, gpu) {
+        (Engine::Gpu(g), Some(ctx)) => {
+            device_times(args, g, ctx, model, &case.plans, discrete_bytes)?
+        }
+        _ => None,
+    };
     let gbps = (lambda_bytes + discrete_bytes) as f64 / (discretize.median_ms * 1e-3) / 1e9;
     #[expect(clippy::cast_precision_loss, reason = "batch sizes are small")]
     let images_per_s = case.batch as f64 / (batched.median_ms * 1e-3);
     let s = |st: Stats| json!({"median_ms": st.median_ms, "p95_ms": st.p95_ms, "runs": st.runs});
+    let on_device = device_times.map_or(serde_json::Value::Null, |(a, w)| {
+        json!({
+            "rediscretize": s(a),
+            "write_weights_once": s(w),
+            "rediscretize_over_write_once": a.median_ms / w.median_ms,
+        })
+    });
     Ok(json!({
         "model": case.label,
         "engine": engine.describe(),
@@ -255,6 +274,8 @@ fn bench_engine(
         "rediscretize_gb_per_s": gbps,
         "write_weights_once": s(write_once),
         "rediscretize_over_write_once": discretize.median_ms / write_once.median_ms,
+        "rediscretize_submit": s(submit),
+        "gpu_timestamps": on_device,
         "rediscretized_tensors": [changed, all],
         "rediscretize_one_group": {
             "group": group,
@@ -265,6 +286,48 @@ fn bench_engine(
         },
         "resolution": p0.resolution,
     }))
+}
+
+/// (a) and writing `bytes` once, each between two GPU timestamps, in turn: the device's own
+/// time without recording, submission and waiting. `None` where the device has no timestamps.
+fn device_times(
+    args: &BenchArgs,
+    engine: &mut GpuEngine,
+    ctx: &Arc<GpuContext>,
+    model: &Model,
+    plans: &[Resolved; 2],
+    bytes: u64,
+) -> anyhow::Result<Option<(Stats, Stats)>> {
+    use eframe::egui_wgpu::wgpu;
+    let Some(timer) = GpuTimer::new(ctx) else {
+        return Ok(None);
+    };
+    if !engine.time_on_gpu() {
+        return Ok(None);
+    }
+    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("innscope bench write"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let (mut a, mut w) = (Vec::new(), Vec::new());
+    // One warm-up round, then as many rounds as the other measurements.
+    for round in 0..=args.iters.max(3) {
+        engine.set_plan(model, &plans[round % 2])?;
+        let ta = engine.last_gpu_time()?;
+        let mut enc = ctx.encoder("innscope bench write");
+        timer.start(&mut enc);
+        enc.clear_buffer(&buffer, 0, None);
+        timer.stop(&mut enc);
+        ctx.queue.submit([enc.finish()]);
+        let tw = timer.read(ctx)?;
+        if round > 0 {
+            a.extend(ta);
+            w.push(tw);
+        }
+    }
+    Ok(Some((stats(&a), stats(&w))))
 }
 
 /// The full plan at `res`, every group at 90 %, and only the widest group at 90 % (the last
@@ -346,13 +409,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let mut g = GpuEngine::new(Arc::clone(ctx), case.model, p0)?;
             match args.gpu_passes {
                 GpuPasses::Auto => {}
-                GpuPasses::OnePass => g.set_fused_discretization(true),
+                GpuPasses::Pairs => g.set_fused_discretization(true),
                 GpuPasses::PerAxis => g.set_fused_discretization(false),
             }
             let passes = if g.fused_discretization() {
-                "one pass"
+                "two axes per pass"
             } else {
-                "per axis"
+                "one axis per pass"
             };
             let mut e = Engine::Gpu(Box::new(g));
             let mut row = bench_engine(args, case, &mut e, Some(ctx))?;
@@ -443,6 +506,20 @@ fn print_table(rows: &[serde_json::Value]) {
             f(r, "rediscretize_one_group", "p95_ms"),
         );
     }
+    for r in rows.iter().filter(|r| !r["gpu_timestamps"].is_null()) {
+        let t = &r["gpu_timestamps"];
+        let g = |k: &str| t[k]["median_ms"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{} (gpu), on the GPU's clock: (a) {:.3} ms, write once {:.3} ms, ratio {:.2}; host recording and submitting (a): {:.3} ms",
+            r["model"].as_str().unwrap_or(""),
+            g("rediscretize"),
+            g("write_weights_once"),
+            t["rediscretize_over_write_once"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+            f(r, "rediscretize_submit", "median_ms"),
+        );
+    }
     let mut ratios = Vec::new();
     // Each GPU row against the CPU row of the same model (none when only one engine ran).
     let is_gpu = |r: &serde_json::Value| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu"));
@@ -465,7 +542,7 @@ fn print_table(rows: &[serde_json::Value]) {
         .find(|r| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu")))
     {
         println!(
-            "GPU adapter: {}; weights continuous in both channel axes discretized {}",
+            "GPU adapter: {}; discretization interpolates {}",
             g["engine"]
                 .as_str()
                 .unwrap_or("")

@@ -62,20 +62,74 @@ fn groups_for(total: u32) -> (u32, u32) {
     }
 }
 
-/// Record one dispatch of `kernel` over `total` invocations with `buffers` at bindings 0...
+/// A range of a buffer, bound as a whole: one discrete tensor in a weight arena.
+#[derive(Clone, Debug)]
+pub struct Span {
+    /// The buffer.
+    pub buffer: wgpu::Buffer,
+    /// First byte (a multiple of the adapter's storage offset alignment).
+    pub offset: u64,
+    /// Bytes (at least 4).
+    pub bytes: u64,
+}
+
+impl Span {
+    /// All of `buffer`.
+    #[must_use]
+    pub fn whole(buffer: &wgpu::Buffer) -> Self {
+        Self {
+            buffer: buffer.clone(),
+            offset: 0,
+            bytes: buffer.size(),
+        }
+    }
+
+    /// The span as a binding.
+    #[must_use]
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.bytes),
+        })
+    }
+
+    /// Its first 32-bit word in the buffer.
+    #[must_use]
+    pub fn first_word(&self) -> usize {
+        usize::try_from(self.offset / 4).unwrap_or(usize::MAX)
+    }
+}
+
+/// Record one dispatch of `kernel` over `total` invocations with `bindings` at 0...
 pub(crate) fn dispatch(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
     kernel: &Kernel,
-    buffers: &[&wgpu::Buffer],
+    bindings: &[wgpu::BindingResource<'_>],
     total: u32,
 ) {
-    let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+    let numbered: Vec<(u32, wgpu::BindingResource<'_>)> = bindings
         .iter()
         .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: u32::try_from(i).unwrap_or(0),
-            resource: b.as_entire_binding(),
+        .map(|(i, b)| (u32::try_from(i).unwrap_or(0), b.clone()))
+        .collect();
+    dispatch_at(ctx, encoder, kernel, &numbered, total);
+}
+
+/// Record one dispatch of `kernel` over `total` invocations with each resource at its binding.
+pub(crate) fn dispatch_at(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    kernel: &Kernel,
+    bindings: &[(u32, wgpu::BindingResource<'_>)],
+    total: u32,
+) {
+    let entries: Vec<wgpu::BindGroupEntry<'_>> = bindings
+        .iter()
+        .map(|(binding, b)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: b.clone(),
         })
         .collect();
     let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -92,10 +146,10 @@ pub(crate) fn dispatch(
 
 /// Every kernel innscope dispatches.
 pub struct Kernels {
-    /// Cubic interpolation along one axis (`discretize.wgsl`).
-    pub interp_along: Kernel,
-    /// Both leading channel axes and the scaling in one pass (`discretize.wgsl`).
-    pub interp_two: Kernel,
+    /// Cubic interpolation of many parameters along one or two axes each (`discretize.wgsl`).
+    pub interp_batch: Kernel,
+    /// The same for one parameter, its job in a uniform block.
+    pub interp_one: Kernel,
     /// Direct 2-D convolution (`forward.wgsl`).
     pub conv2d: Kernel,
     /// Fully connected layer.
@@ -228,8 +282,8 @@ impl GpuContext {
         let fwd = module("innscope forward.wgsl", FORWARD_WGSL);
         let kernel = |m: &wgpu::ShaderModule, entry: &str| Kernel::new(&device, m, entry);
         let kernels = Kernels {
-            interp_along: kernel(&disc, "interp_along"),
-            interp_two: kernel(&disc, "interp_two"),
+            interp_batch: kernel(&disc, "interp_batch"),
+            interp_one: kernel(&disc, "interp_one"),
             conv2d: kernel(&fwd, "conv2d"),
             linear: kernel(&fwd, "linear"),
             unary: kernel(&fwd, "unary"),
@@ -331,6 +385,15 @@ impl GpuContext {
     /// # Errors
     /// No adapter at all, or none that can run compute shaders (with the reasons).
     pub fn headless() -> Result<Self, GpuError> {
+        Self::headless_limited(u64::MAX)
+    }
+
+    /// [`GpuContext::headless`] with storage bindings of at most `binding_bytes` (as a small
+    /// device would have; a model beyond it is spread over several buffers).
+    ///
+    /// # Errors
+    /// No adapter at all, or none that can run compute shaders (with the reasons).
+    pub fn headless_limited(binding_bytes: u64) -> Result<Self, GpuError> {
         let mut refused = Vec::new();
         for adapter in candidate_adapters() {
             let info = adapter.get_info();
@@ -340,8 +403,14 @@ impl GpuContext {
             }
             let desc = wgpu::DeviceDescriptor {
                 label: Some("innscope compute"),
-                required_features: wgpu::Features::empty(),
-                required_limits: required_limits(&adapter.limits()),
+                // Timestamps where the adapter has them, for `innscope bench`.
+                required_features: adapter.features() & super::timer::TIMER_FEATURES,
+                required_limits: {
+                    let mut limits = required_limits(&adapter.limits());
+                    limits.max_storage_buffer_binding_size =
+                        limits.max_storage_buffer_binding_size.min(binding_bytes);
+                    limits
+                },
                 ..Default::default()
             };
             match pollster::block_on(adapter.request_device(&desc)) {

@@ -1,27 +1,28 @@
 //! The GPU engine: re-discretization and forward pass as wgpu compute dispatches.
 //!
-//! λ of every parameter is uploaded once. A new plan writes only small buffers (the basis of
-//! each partition: four tap indices and four weights per point, computed by
-//! [`crate::inn::basis::Basis`], the one implementation of the spline math) and dispatches one
-//! `interp_along` per continuous axis, the last one also applying quadrature, τ and area (or,
-//! for weights continuous in both channel axes on a hardware GPU, one `interp_two` doing all
-//! of it). The
-//! discrete weights stay on the GPU; a forward pass reads them there and only the logits come
-//! back. Buffers are created once and grow only when a larger plan needs them.
+//! λ of every parameter is uploaded once. A new plan writes one small table (the basis of each
+//! partition: four tap indices and four weights per point, computed by
+//! [`crate::inn::basis::Basis`], the one implementation of the spline math; a job per parameter
+//! and pass) and dispatches a few passes over all the parameters it changes (see
+//! [`super::discretize`]). The discrete weights stay on the GPU; a forward pass reads them there
+//! and only the logits come back. Buffers are created once and grow only when a larger plan
+//! needs them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytemuck::Pod;
 use eframe::egui_wgpu::wgpu;
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
-use super::GpuError;
-use super::context::{GpuContext, dispatch, u32_of};
+use super::context::{GpuContext, Span, dispatch, u32_of};
+use super::discretize::{Arena, Batch, Uniform, words_limit};
 use super::params::{
-    AddParams, BnParams, ConvParams, GapParams, Interp2Params, InterpParams, LinearParams,
-    PoolParams, Scaling, SelectParams, SoftmaxParams, UnaryParams,
+    AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
+    SoftmaxParams, UnaryParams,
 };
+use super::{GpuError, GpuTimer};
 use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
 use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
@@ -85,6 +86,33 @@ fn ensure<'a>(
     Ok(&slot.as_ref().expect("just ensured").buffer)
 }
 
+/// The discrete shape of every parameter under `plan`.
+fn discrete_shapes(
+    model: &Model,
+    plan: &Resolved,
+) -> Result<BTreeMap<String, Vec<usize>>, GpuError> {
+    model
+        .doc
+        .params
+        .iter()
+        .map(|p| {
+            let shape = p
+                .layout
+                .discrete_shape(plan)
+                .map_err(crate::model::ModelError::from)?;
+            Ok((p.name.clone(), shape))
+        })
+        .collect()
+}
+
+/// Values of each shape.
+fn needs(shapes: &BTreeMap<String, Vec<usize>>) -> BTreeMap<String, usize> {
+    shapes
+        .iter()
+        .map(|(k, s)| (k.clone(), s.iter().product()))
+        .collect()
+}
+
 fn bytes_of(len: usize) -> u64 {
     (len * 4) as u64
 }
@@ -133,17 +161,13 @@ impl Scratch {
     }
 }
 
-/// A discrete tensor on the GPU: its buffer and current shape.
-struct Weight {
-    slot: Option<Grow>,
-    shape: Vec<usize>,
-}
-
 /// Discrete weights of one plan on the GPU, and the forward pass.
 pub struct GpuEngine {
     ctx: Arc<GpuContext>,
-    lambdas: BTreeMap<String, (wgpu::Buffer, Vec<usize>)>,
-    weights: BTreeMap<String, Weight>,
+    /// λ and the discrete weights of every parameter.
+    arena: Arena,
+    /// The discrete shape of every parameter under `plan`.
+    shapes: BTreeMap<String, Vec<usize>>,
     temps: [Option<Grow>; 2],
     activations: BTreeMap<String, Option<Grow>>,
     readback: Option<Grow>,
@@ -156,6 +180,8 @@ pub struct GpuEngine {
     complete: bool,
     /// Parameters re-discretized by the last plan change, of all.
     last_change: (usize, usize),
+    /// Timestamps around each plan change's GPU work, when asked for.
+    timer: Option<GpuTimer>,
 }
 
 impl GpuEngine {
@@ -164,19 +190,14 @@ impl GpuEngine {
     /// # Errors
     /// Buffers beyond the adapter's limits, a lost device, or a plan the model refuses.
     pub fn new(ctx: Arc<GpuContext>, model: &Model, plan: &Resolved) -> Result<Self, GpuError> {
-        let mut lambdas = BTreeMap::new();
-        for (name, lambda) in &model.tensors {
-            let data: Vec<f32> = lambda.iter().copied().collect();
-            let buffer = new_buffer(&ctx, name, bytes_of(data.len()), STORAGE)?;
-            ctx.queue
-                .write_buffer(&buffer, 0, bytemuck::cast_slice(&data));
-            lambdas.insert(name.clone(), (buffer, lambda.shape().to_vec()));
-        }
+        model.check_plan(plan)?;
+        let shapes = discrete_shapes(model, plan)?;
+        let arena = Arena::new(&ctx, model, &needs(&shapes))?;
         let dummy = new_buffer(&ctx, "innscope dummy", 16, STORAGE)?;
         let mut engine = Self {
             ctx,
-            lambdas,
-            weights: BTreeMap::new(),
+            arena,
+            shapes,
             temps: [None, None],
             activations: BTreeMap::new(),
             readback: None,
@@ -186,24 +207,44 @@ impl GpuEngine {
             fused: false,
             complete: false,
             last_change: (0, 0),
+            timer: None,
         };
         engine.fused = engine.ctx.adapter.device_type != wgpu::DeviceType::Cpu;
         engine.set_plan(model, plan)?;
         Ok(engine)
     }
 
-    /// Discretize weights continuous in both channel axes in one pass (`interp_two`) rather
-    /// than one pass per axis (`interp_along` twice); same float operations, same results.
-    /// The default is one pass on hardware GPUs, where it halves the memory traffic, and two on
-    /// software adapters, where the recomputed values along dim 1 cost more than the traffic
-    /// they save (lavapipe: 1.53 s against 1.28 s for the ResNet-18-sized weights). Takes effect
-    /// at the next plan, for every parameter.
+    /// Interpolate two axes per pass (a weight continuous in both channel axes in one pass,
+    /// a 4-D kernel continuous in every axis in two) rather than one axis per pass; same
+    /// float operations, same results. The default is two axes on hardware GPUs, where it
+    /// halves the memory traffic, and one on software adapters, where the values recomputed
+    /// along the second axis cost more than the traffic they save (lavapipe: 1.53 s against
+    /// 1.28 s for the ResNet-18-sized weights). Takes effect at the next plan, for every
+    /// parameter.
     pub fn set_fused_discretization(&mut self, fused: bool) {
         self.fused = fused;
         self.complete = false;
     }
 
-    /// Whether weights continuous in both channel axes are discretized in one pass.
+    /// Time each plan change's GPU work with timestamps (for benchmarks); false where the
+    /// device has no timestamp queries inside encoders.
+    pub fn time_on_gpu(&mut self) -> bool {
+        if self.timer.is_none() {
+            self.timer = GpuTimer::new(&self.ctx);
+        }
+        self.timer.is_some()
+    }
+
+    /// GPU time of the last plan change's work, when [`GpuEngine::time_on_gpu`] is on (waits
+    /// for the GPU).
+    ///
+    /// # Errors
+    /// A failed read-back or a lost device.
+    pub fn last_gpu_time(&self) -> Result<Option<Duration>, GpuError> {
+        self.timer.as_ref().map(|t| t.read(&self.ctx)).transpose()
+    }
+
+    /// Whether passes interpolate two axes each.
     #[must_use]
     pub fn fused_discretization(&self) -> bool {
         self.fused
@@ -237,20 +278,17 @@ impl GpuEngine {
     pub fn set_plan(&mut self, model: &Model, plan: &Resolved) -> Result<(), GpuError> {
         self.check_alive()?;
         model.check_plan(plan)?;
-        let changed = model.params_to_redo(self.complete.then_some(&self.plan), plan);
+        let mut changed = model.params_to_redo(self.complete.then_some(&self.plan), plan);
         self.complete = false;
-        let mut shapes = BTreeMap::new();
-        for p in &model.doc.params {
-            let shape = p
-                .layout
-                .discrete_shape(plan)
-                .map_err(crate::model::ModelError::from)?;
-            shapes.insert(p.name.clone(), shape);
-        }
+        let shapes = discrete_shapes(model, plan)?;
         let ctx = Arc::clone(&self.ctx);
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let mut encoder = ctx.encoder("innscope discretize");
-        self.scratch.reset();
+        let needs = needs(&shapes);
+        if !self.arena.fits(&needs) {
+            // A parameter outgrew its room: lay everything out again, and redo it all.
+            self.arena = Arena::new(&ctx, model, &self.arena.grown(&needs))?;
+            changed = model.doc.params.iter().map(|p| p.name.clone()).collect();
+        }
         // One basis per distinct axis for all the parameters redone (as the CPU engine does).
         let bases = BasisCache::new(
             model
@@ -262,22 +300,63 @@ impl GpuEngine {
             plan,
         )
         .map_err(crate::model::ModelError::from)?;
-        for name in &changed {
-            self.encode_param(&mut encoder, model, name, plan, &bases, &shapes[name])?;
+        let (pairs, one_by_one) = (self.fused, !self.fused);
+        let mut batch = Batch::new(
+            model,
+            plan,
+            &changed,
+            &self.arena,
+            &bases,
+            pairs,
+            one_by_one,
+        )?;
+        if batch.temp_words.iter().any(|&w| w > words_limit(&ctx)) {
+            // Temporaries for every parameter at once would exceed a binding: one at a time.
+            batch = Batch::new(model, plan, &changed, &self.arena, &bases, pairs, true)?;
+        }
+        let mut encoder = ctx.encoder("innscope discretize");
+        if let Some(t) = &self.timer {
+            t.start(&mut encoder);
+        }
+        self.scratch.reset();
+        let table = self
+            .scratch
+            .storage(&ctx, bytemuck::cast_slice(batch.table()))?;
+        let mut temps = Vec::with_capacity(2);
+        for (slot, words) in self.temps.iter_mut().zip(batch.temp_words) {
+            temps.push(ensure(&ctx, slot, "innscope temp", bytes_of(words), STORAGE)?.clone());
+        }
+        let scratch = &mut self.scratch;
+        batch.encode(
+            &ctx,
+            &mut encoder,
+            &self.arena,
+            [&temps[0], &temps[1]],
+            &table,
+            &mut |u| match u {
+                Uniform::Batch(p) => scratch.uniform(&ctx, p),
+                Uniform::Job(j) => scratch.uniform(&ctx, j),
+            },
+        )?;
+        if let Some(t) = &self.timer {
+            t.stop(&mut encoder);
         }
         ctx.queue.submit([encoder.finish()]);
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(err.to_string()));
         }
-        for (name, shape) in shapes {
-            if let Some(w) = self.weights.get_mut(&name) {
-                w.shape = shape;
-            }
-        }
+        self.shapes = shapes;
         self.plan = plan.clone();
         self.complete = true;
         self.last_change = (changed.len(), model.doc.params.len());
         Ok(())
+    }
+
+    /// How many buffers the discrete weights are spread over (more than one where the model
+    /// exceeds one storage binding of the device).
+    #[must_use]
+    pub fn weight_buffers(&self) -> usize {
+        self.arena.buffers()
     }
 
     /// Parameters the last plan change re-discretized, and how many the model has.
@@ -286,161 +365,24 @@ impl GpuEngine {
         self.last_change
     }
 
-    fn encode_param(
-        &mut self,
-        encoder: &mut wgpu::CommandEncoder,
-        model: &Model,
-        name: &str,
-        plan: &Resolved,
-        bases: &BasisCache,
-        out_shape: &[usize],
-    ) -> Result<(), GpuError> {
-        let ctx = Arc::clone(&self.ctx);
-        let k = &ctx.kernels;
-        let spec = model
-            .param(name)
-            .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?;
-        let layout = &spec.layout;
-        let (lambda, lambda_shape) = &self.lambdas[name];
-        let total_out: usize = out_shape.iter().product();
-        let weight = self.weights.entry(name.to_string()).or_insert(Weight {
-            slot: None,
-            shape: out_shape.to_vec(),
-        });
-        let dst_final = ensure(&ctx, &mut weight.slot, name, bytes_of(total_out), STORAGE)?.clone();
-        let dims: Vec<usize> = (0..layout.axes.len())
-            .rev()
-            .filter(|&d| layout.axes[d].is_continuous())
-            .collect();
-        if dims.is_empty() {
-            encoder.copy_buffer_to_buffer(lambda, 0, &dst_final, 0, bytes_of(total_out));
-            return Ok(());
-        }
-        // Quadrature, τ and the area element, fused into the last pass.
-        let area = layout.area_factor(plan);
-        let quad = layout
-            .quadrature_weights(plan)
-            .map_err(crate::model::ModelError::from)?;
-        let (scale, q) = match (quad, layout.quadrature) {
-            (Some(q), Some(spec)) => (
-                Scaling {
-                    has_q: 1,
-                    q_stride: u32_of(out_shape[spec.dim + 1..].iter().product(), "stride")?,
-                    q_len: u32_of(out_shape[spec.dim], "quadrature length")?,
-                    tau: spec.tau,
-                    area,
-                    _pad: [0; 3],
-                },
-                q,
-            ),
-            _ => (
-                Scaling {
-                    area,
-                    ..Scaling::NONE
-                },
-                vec![0.0],
-            ),
-        };
-        let qbuf = self.scratch.storage(&ctx, bytemuck::cast_slice(&q))?;
-        let basis = |d: usize, n: usize| {
-            bases
-                .basis(layout, d, n, plan)
-                .map_err(crate::model::ModelError::from)
-        };
-        if self.fused && dims == [1, 0] && lambda_shape.len() >= 2 {
-            // Weights continuous in both channel axes (convolutions, linear layers): one pass.
-            let (basis_a, basis_b) = (basis(0, lambda_shape[0])?, basis(1, lambda_shape[1])?);
-            let params = Interp2Params {
-                n_b: u32_of(lambda_shape[1], "n_b")?,
-                m_a: u32_of(basis_a.len(), "m_a")?,
-                m_b: u32_of(basis_b.len(), "m_b")?,
-                planes: u32_of(out_shape[2..].iter().product(), "planes")?,
-                scale,
-            };
-            let taps: Vec<[u32; 4]> = basis_a.taps.iter().chain(&basis_b.taps).copied().collect();
-            let weights: Vec<[f32; 4]> = basis_a
-                .weights
-                .iter()
-                .chain(&basis_b.weights)
-                .copied()
-                .collect();
-            let uniform = self.scratch.uniform(&ctx, &params);
-            let taps = self.scratch.storage(&ctx, bytemuck::cast_slice(&taps))?;
-            let weights = self.scratch.storage(&ctx, bytemuck::cast_slice(&weights))?;
-            dispatch(
-                &ctx,
-                encoder,
-                &k.interp_two,
-                &[&uniform, lambda, &taps, &weights, &qbuf, &dst_final],
-                u32_of(total_out, "elements")?,
-            );
-            return Ok(());
-        }
-        let mut cur = lambda.clone();
-        let mut cur_shape = lambda_shape.clone();
-        for (step, &d) in dims.iter().enumerate() {
-            let last = step + 1 == dims.len();
-            let basis = basis(d, cur_shape[d])?;
-            let mut next_shape = cur_shape.clone();
-            next_shape[d] = basis.len();
-            let total: usize = next_shape.iter().product();
-            let dst = if last {
-                dst_final.clone()
-            } else {
-                ensure(
-                    &ctx,
-                    &mut self.temps[step % 2],
-                    "innscope temp",
-                    bytes_of(total),
-                    STORAGE,
-                )?
-                .clone()
-            };
-            let params = InterpParams {
-                outer: u32_of(cur_shape[..d].iter().product(), "outer")?,
-                n_in: u32_of(cur_shape[d], "n_in")?,
-                n_out: u32_of(basis.len(), "n_out")?,
-                inner: u32_of(cur_shape[d + 1..].iter().product(), "inner")?,
-                scale: if last { scale } else { Scaling::NONE },
-            };
-            let uniform = self.scratch.uniform(&ctx, &params);
-            let taps = self
-                .scratch
-                .storage(&ctx, bytemuck::cast_slice(&basis.taps))?;
-            let weights = self
-                .scratch
-                .storage(&ctx, bytemuck::cast_slice(&basis.weights))?;
-            dispatch(
-                &ctx,
-                encoder,
-                &k.interp_along,
-                &[&uniform, &cur, &taps, &weights, &qbuf, &dst],
-                u32_of(total, "elements")?,
-            );
-            cur = dst;
-            cur_shape = next_shape;
-        }
-        Ok(())
-    }
-
     fn activation(&mut self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
         let slot = self.activations.entry(name.to_string()).or_insert(None);
         Ok(ensure(&self.ctx, slot, name, bytes_of(len), STORAGE)?.clone())
     }
 
-    fn weight_buffer(&self, name: &str) -> Result<wgpu::Buffer, GpuError> {
-        self.weights
-            .get(name)
-            .and_then(|w| w.slot.as_ref())
-            .map(|g| g.buffer.clone())
-            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
+    fn weight_buffer(&self, name: &str) -> Result<Span, GpuError> {
+        Ok(self.weight_buffer_len(name)?.0)
     }
 
-    /// The buffer of a discretized parameter and its number of values (for views that read
-    /// the weights where they are).
-    pub(crate) fn weight_buffer_len(&self, name: &str) -> Result<(wgpu::Buffer, usize), GpuError> {
+    /// Where a discretized parameter's values are, and how many (for views that read the
+    /// weights where they are).
+    pub(crate) fn weight_buffer_len(&self, name: &str) -> Result<(Span, usize), GpuError> {
         let len = self.weight_shape(name)?.iter().product();
-        Ok((self.weight_buffer(name)?, len))
+        let span = self
+            .arena
+            .span(name, len)
+            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))?;
+        Ok((span, len))
     }
 
     /// The current shape of a discretized parameter.
@@ -448,9 +390,9 @@ impl GpuEngine {
     /// # Errors
     /// An unknown parameter.
     pub fn weight_shape(&self, name: &str) -> Result<Vec<usize>, GpuError> {
-        self.weights
+        self.shapes
             .get(name)
-            .map(|w| w.shape.clone())
+            .cloned()
             .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
     }
 
@@ -529,11 +471,7 @@ impl GpuEngine {
                     padding_mode,
                 } => {
                     let (x, xs) = arg(0)?;
-                    let ws = self
-                        .weights
-                        .get(weight)
-                        .map(|w| w.shape.clone())
-                        .unwrap_or_default();
+                    let ws = self.shapes.get(weight).cloned().unwrap_or_default();
                     let pad = model.conv_padding(weight, *padding, *dilation, &plan);
                     let p = ConvParams {
                         n: u32_of(n, "n")?,
@@ -559,14 +497,20 @@ impl GpuEngine {
                     let wbuf = self.weight_buffer(weight)?;
                     let bbuf = match bias {
                         Some(b) => self.weight_buffer(b)?,
-                        None => self.dummy.clone(),
+                        None => Span::whole(&self.dummy),
                     };
                     let u = self.scratch.uniform(&ctx, &p);
                     dispatch(
                         &ctx,
                         &mut encoder,
                         &k.conv2d,
-                        &[&u, &x, &wbuf, &bbuf, &out],
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            wbuf.binding(),
+                            bbuf.binding(),
+                            out.as_entire_binding(),
+                        ],
                         total,
                     );
                 }
@@ -581,14 +525,20 @@ impl GpuEngine {
                     let wbuf = self.weight_buffer(weight)?;
                     let bbuf = match bias {
                         Some(b) => self.weight_buffer(b)?,
-                        None => self.dummy.clone(),
+                        None => Span::whole(&self.dummy),
                     };
                     let u = self.scratch.uniform(&ctx, &p);
                     dispatch(
                         &ctx,
                         &mut encoder,
                         &k.linear,
-                        &[&u, &x, &wbuf, &bbuf, &out],
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            wbuf.binding(),
+                            bbuf.binding(),
+                            out.as_entire_binding(),
+                        ],
                         total,
                     );
                 }
@@ -607,7 +557,17 @@ impl GpuEngine {
                             _pad: [0; 2],
                         },
                     );
-                    dispatch(&ctx, &mut encoder, &k.unary, &[&u, &x, &out], total);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.unary,
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
+                        total,
+                    );
                 }
                 Op::AvgPool2d {
                     kernel,
@@ -646,7 +606,17 @@ impl GpuEngine {
                         _pad: [0; 2],
                     };
                     let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(&ctx, &mut encoder, &k.pool2d, &[&u, &x, &out], total);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.pool2d,
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
+                        total,
+                    );
                 }
                 Op::GlobalAvgPool => {
                     let (x, xs) = arg(0)?;
@@ -661,7 +631,11 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.global_avg_pool,
-                        &[&u, &x, &out],
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
                         total,
                     );
                 }
@@ -686,18 +660,26 @@ impl GpuEngine {
                     let var = self.weight_buffer(running_var)?;
                     let wbuf = match weight {
                         Some(w) => self.weight_buffer(w)?,
-                        None => self.dummy.clone(),
+                        None => Span::whole(&self.dummy),
                     };
                     let bbuf = match bias {
                         Some(b) => self.weight_buffer(b)?,
-                        None => self.dummy.clone(),
+                        None => Span::whole(&self.dummy),
                     };
                     let u = self.scratch.uniform(&ctx, &p);
                     dispatch(
                         &ctx,
                         &mut encoder,
                         &k.batch_norm,
-                        &[&u, &x, &mean, &var, &wbuf, &bbuf, &out],
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            mean.binding(),
+                            var.binding(),
+                            wbuf.binding(),
+                            bbuf.binding(),
+                            out.as_entire_binding(),
+                        ],
                         total,
                     );
                 }
@@ -711,7 +693,18 @@ impl GpuEngine {
                             _pad: [0; 3],
                         },
                     );
-                    dispatch(&ctx, &mut encoder, &k.add, &[&u, &a, &b, &out], total);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.add,
+                        &[
+                            u.as_entire_binding(),
+                            a.as_entire_binding(),
+                            b.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
+                        total,
+                    );
                 }
                 Op::Flatten => {
                     let (x, _) = arg(0)?;
@@ -729,7 +722,17 @@ impl GpuEngine {
                         _pad: [0; 2],
                     };
                     let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(&ctx, &mut encoder, &k.select_pixel, &[&u, &x, &out], total);
+                    dispatch(
+                        &ctx,
+                        &mut encoder,
+                        &k.select_pixel,
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
+                        total,
+                    );
                 }
                 Op::Softmax => {
                     let (x, xs) = arg(0)?;
@@ -745,7 +748,11 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.softmax,
-                        &[&u, &x, &out],
+                        &[
+                            u.as_entire_binding(),
+                            x.as_entire_binding(),
+                            out.as_entire_binding(),
+                        ],
                         u32_of(rows, "rows")?,
                     );
                 }
@@ -802,7 +809,7 @@ impl GpuEngine {
     /// # Errors
     /// A lost device.
     pub fn read_weights(&self) -> Result<DiscreteWeights, GpuError> {
-        self.weights
+        self.shapes
             .keys()
             .map(|name| Ok((name.clone(), self.read_weight(name)?)))
             .collect()
@@ -815,10 +822,13 @@ impl GpuEngine {
     pub fn read_weight(&self, name: &str) -> Result<ArrayD<f32>, GpuError> {
         let shape = self.weight_shape(name)?;
         let len: usize = shape.iter().product();
-        let buffer = self.weight_buffer(name)?;
-        let words =
-            self.ctx
-                .read_words(self.ctx.encoder("innscope read weight"), &buffer, 0, len)?;
+        let span = self.weight_buffer(name)?;
+        let words = self.ctx.read_words(
+            self.ctx.encoder("innscope read weight"),
+            &span.buffer,
+            span.first_word(),
+            len,
+        )?;
         let values = words.into_iter().map(f32::from_bits).collect();
         ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }

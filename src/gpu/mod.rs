@@ -3,12 +3,15 @@
 //! round-off; where no adapter exists the CPU engine runs instead.
 
 pub mod context;
+pub(crate) mod discretize;
 pub mod engine;
 pub(crate) mod params;
+pub mod timer;
 pub mod weight_view;
 
 pub use context::GpuContext;
 pub use engine::GpuEngine;
+pub use timer::GpuTimer;
 pub use weight_view::WeightView;
 
 use crate::model::ModelError;

@@ -4,51 +4,55 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// `InterpParams` of `interp_along`.
+/// `BatchParams` of `interp_batch`: which jobs of the table one dispatch runs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct InterpParams {
-    pub outer: u32,
-    pub n_in: u32,
-    pub n_out: u32,
-    pub inner: u32,
-    pub scale: Scaling,
+pub struct BatchParams {
+    pub first: u32,
+    pub count: u32,
+    /// Workgroups of all the dispatch's jobs.
+    pub groups: u32,
+    pub _pad: u32,
 }
 
-/// The scaling fused into a kernel's result: `((f * q[(idx / q_stride) % q_len]) * tau)` when
-/// `has_q`, then `* area`.
+/// One job of `interp_batch` (`J_*` in `shaders/discretize.wgsl`): interpolate a source seen
+/// as `(outer, n_a, mid, n_b, inner)` along axis a, or along b then a, into
+/// `(outer, m_a, mid, m_b, inner)`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct Scaling {
-    pub has_q: u32,
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct Job {
+    pub start: u32,
+    pub total: u32,
+    pub outer: u32,
+    pub n_a: u32,
+    pub mid: u32,
+    pub n_b: u32,
+    pub inner: u32,
+    pub m_a: u32,
+    pub m_b: u32,
+    /// Tail words of the bases of axes a and b (b: [`Job::NO_AXIS`] with one axis).
+    pub basis_a: u32,
+    pub basis_b: u32,
+    pub src: u32,
+    pub dst: u32,
+    pub flags: u32,
+    /// Tail word of the quadrature weights, their stride and count in the output.
+    pub q: u32,
     pub q_stride: u32,
     pub q_len: u32,
     pub tau: f32,
     pub area: f32,
-    pub _pad: [u32; 3],
+    /// Table word where the bases and quadrature weights begin.
+    pub tail: u32,
 }
 
-impl Scaling {
-    /// Leaves results as they are.
-    pub const NONE: Self = Self {
-        has_q: 0,
-        q_stride: 1,
-        q_len: 1,
-        tau: 1.0,
-        area: 1.0,
-        _pad: [0; 3],
-    };
-}
-
-/// `Interp2Params` of `interp_two`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct Interp2Params {
-    pub n_b: u32,
-    pub m_a: u32,
-    pub m_b: u32,
-    pub planes: u32,
-    pub scale: Scaling,
+impl Job {
+    /// `basis_b` of a job along one axis.
+    pub const NO_AXIS: u32 = u32::MAX;
+    /// The parameter's last job: scale and write the discrete weights.
+    pub const FINAL: u32 = 2;
+    /// Scale by quadrature weights and τ.
+    pub const HAS_Q: u32 = 4;
 }
 
 /// `ConvParams` of `conv2d`.
@@ -170,8 +174,9 @@ pub struct SoftmaxParams {
 }
 
 const _: () = {
-    assert!(size_of::<InterpParams>() == 48);
-    assert!(size_of::<Interp2Params>() == 48);
+    assert!(size_of::<BatchParams>() == 16);
+    // JOB_WORDS = 20 in the shader.
+    assert!(size_of::<Job>() == 80);
     assert!(size_of::<ConvParams>() == 80);
     assert!(size_of::<LinearParams>() == 16);
     assert!(size_of::<UnaryParams>() == 16);
@@ -182,3 +187,36 @@ const _: () = {
     assert!(size_of::<SelectParams>() == 32);
     assert!(size_of::<SoftmaxParams>() == 16);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::Job;
+
+    /// The shader's `Job` has `Job`'s fields, in its order, four bytes each.
+    #[test]
+    fn a_job_reads_in_the_shader_as_it_is_written() {
+        let fields = [
+            "start", "total", "outer", "n_a", "mid", "n_b", "inner", "m_a", "m_b", "basis_a",
+            "basis_b", "src", "dst", "flags", "q", "q_stride", "q_len", "tau", "area", "tail",
+        ];
+        assert_eq!(size_of::<Job>(), 4 * fields.len());
+        let wgsl = super::super::context::DISCRETIZE_WGSL;
+        let body = wgsl
+            .split("struct Job {")
+            .nth(1)
+            .and_then(|b| b.split('}').next())
+            .expect("struct Job in discretize.wgsl");
+        let names: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.trim().split(':').next())
+            .filter(|n| !n.is_empty())
+            .collect();
+        assert_eq!(names, fields);
+        let job = Job {
+            tail: 7,
+            ..Job::default()
+        };
+        let words: &[u32] = bytemuck::cast_slice(std::slice::from_ref(&job));
+        assert_eq!(words[fields.len() - 1], 7, "tail is the last word");
+    }
+}

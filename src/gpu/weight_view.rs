@@ -10,7 +10,7 @@ use bytemuck::{Pod, Zeroable};
 use eframe::egui_wgpu::wgpu;
 use ndarray::Array3;
 
-use super::context::{GpuContext, Kernel, dispatch, u32_of};
+use super::context::{GpuContext, Kernel, Span, dispatch, u32_of};
 use super::{GpuEngine, GpuError};
 
 /// WGSL of the weight views.
@@ -230,7 +230,11 @@ impl WeightView {
             &self.ctx,
             &mut encoder,
             &self.slice_range,
-            &[&self.params[0], &buffer, &self.range],
+            &[
+                self.params[0].as_entire_binding(),
+                buffer.binding(),
+                self.range.as_entire_binding(),
+            ],
             whole.rows * whole.cols,
         );
         let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -243,7 +247,7 @@ impl WeightView {
                 },
                 wgpu::BindGroupEntry {
                     binding: 1,
-                    resource: buffer.as_entire_binding(),
+                    resource: buffer.binding(),
                 },
                 wgpu::BindGroupEntry {
                     binding: 2,
@@ -329,8 +333,8 @@ impl WeightView {
         }
         let bits = self.ctx.read_words(
             self.ctx.encoder("innscope hovered value"),
-            &buffer,
-            index,
+            &buffer.buffer,
+            buffer.first_word() + index,
             1,
         )?;
         Ok(f32::from_bits(bits[0]))
@@ -385,7 +389,11 @@ impl WeightView {
             &self.ctx,
             &mut encoder,
             &self.channel_sums,
-            &[&uniform, &buffer, &out],
+            &[
+                uniform.as_entire_binding(),
+                buffer.binding(),
+                out.as_entire_binding(),
+            ],
             u32_of(total, "sums")?,
         );
         let bits = self.ctx.read_words(encoder, &out, 0, total)?;
@@ -393,12 +401,7 @@ impl WeightView {
         Array3::from_shape_vec((n, kh, kw), values).map_err(|e| GpuError::Invalid(e.to_string()))
     }
 
-    fn checked(
-        &self,
-        engine: &GpuEngine,
-        name: &str,
-        slice: &SliceSpec,
-    ) -> Result<wgpu::Buffer, GpuError> {
+    fn checked(&self, engine: &GpuEngine, name: &str, slice: &SliceSpec) -> Result<Span, GpuError> {
         if !Arc::ptr_eq(engine.context(), &self.ctx) {
             return Err(GpuError::Invalid(
                 "the view and the engine are on different devices".into(),

@@ -1,0 +1,476 @@
+//! Discretization on the GPU (`shaders/discretize.wgsl`): every parameter a plan change
+//! touches, in a handful of dispatches whatever the number of parameters.
+//!
+//! λ of all parameters lives in one buffer and their discrete values in another (an *arena*),
+//! each parameter at its own offset; a model larger than one binding allows is split into
+//! several such pairs (*buckets*). A plan change builds one table — a job per parameter and
+//! pass, the bases of the partitions and the quadrature weights — uploads it in one write, and
+//! dispatches each pass once per bucket. A pass interpolates each parameter along one axis, or
+//! along two at once, so a 4-D kernel continuous in every axis takes two passes (or four), and
+//! the host records the same few commands for ten parameters or a thousand.
+
+use std::collections::{BTreeMap, HashMap};
+
+use eframe::egui_wgpu::wgpu;
+
+use super::GpuError;
+use super::context::{GpuContext, Span, u32_of};
+use super::params::{BatchParams, Job};
+use crate::inn::Resolved;
+use crate::inn::discretize::BasisCache;
+use crate::model::{Model, ModelError};
+
+/// Invocations per workgroup of `interp_batch`.
+const WORKGROUP: usize = 64;
+
+/// Where one parameter lives: its bucket, its λ and its discrete values (words).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    bucket: usize,
+    lambda: usize,
+    at: usize,
+    capacity: usize,
+}
+
+/// λ of some parameters, and room for their discrete values.
+pub(crate) struct Bucket {
+    lambda: wgpu::Buffer,
+    weights: wgpu::Buffer,
+}
+
+/// Every parameter's λ and discrete values on the GPU.
+pub(crate) struct Arena {
+    buckets: Vec<Bucket>,
+    slots: BTreeMap<String, Slot>,
+}
+
+/// Values one storage binding may hold on `ctx`'s device.
+pub(crate) fn words_limit(ctx: &GpuContext) -> usize {
+    let limits = ctx.device.limits();
+    let bytes = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    usize::try_from(bytes / 4).unwrap_or(usize::MAX)
+}
+
+/// Words between parameter offsets: the adapter's storage offset alignment.
+fn align_words(ctx: &GpuContext) -> usize {
+    (ctx.device.limits().min_storage_buffer_offset_alignment as usize / 4).max(1)
+}
+
+fn storage_buffer(ctx: &GpuContext, label: &str, words: usize) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (words.max(4) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+impl Arena {
+    /// Lay out `model`'s parameters with room for `capacity[name]` discrete values each, and
+    /// upload λ.
+    ///
+    /// # Errors
+    /// A parameter beyond one binding of this adapter.
+    pub fn new(
+        ctx: &GpuContext,
+        model: &Model,
+        capacity: &BTreeMap<String, usize>,
+    ) -> Result<Self, GpuError> {
+        let (limit, align) = (words_limit(ctx), align_words(ctx));
+        let mut slots = BTreeMap::new();
+        // Per bucket: λ words, weight words.
+        let mut sizes: Vec<(usize, usize)> = vec![(0, 0)];
+        for p in &model.doc.params {
+            let lambda = model.tensors[&p.name].len();
+            let cap = capacity.get(&p.name).copied().unwrap_or(0).max(1);
+            let cap = cap.div_ceil(align) * align;
+            if lambda > limit || cap > limit {
+                return Err(GpuError::TooLarge(format!(
+                    "{}: {} values exceed this adapter's binding limit ({limit} values)",
+                    p.name,
+                    lambda.max(cap)
+                )));
+            }
+            let (l, w) = *sizes.last().expect("one bucket at least");
+            if l + lambda > limit || w + cap > limit {
+                sizes.push((0, 0));
+            }
+            let bucket = sizes.len() - 1;
+            let (l, w) = sizes[bucket];
+            slots.insert(
+                p.name.clone(),
+                Slot {
+                    bucket,
+                    lambda: l,
+                    at: w,
+                    capacity: cap,
+                },
+            );
+            sizes[bucket] = (l + lambda, w + cap);
+        }
+        let mut buckets = Vec::with_capacity(sizes.len());
+        for (b, &(l, w)) in sizes.iter().enumerate() {
+            let mut values = vec![0.0_f32; l];
+            for (name, s) in slots.iter().filter(|(_, s)| s.bucket == b) {
+                let t = &model.tensors[name];
+                values[s.lambda..s.lambda + t.len()]
+                    .iter_mut()
+                    .zip(t.iter())
+                    .for_each(|(d, &v)| *d = v);
+            }
+            let lambda = storage_buffer(ctx, "innscope λ", l);
+            ctx.queue
+                .write_buffer(&lambda, 0, bytemuck::cast_slice(&values));
+            buckets.push(Bucket {
+                lambda,
+                weights: storage_buffer(ctx, "innscope weights", w),
+            });
+        }
+        Ok(Self { buckets, slots })
+    }
+
+    /// Buffers of discrete weights (one per bucket).
+    pub fn buffers(&self) -> usize {
+        self.buckets.len()
+    }
+
+    /// Whether every parameter has room for `needs[name]` discrete values.
+    pub fn fits(&self, needs: &BTreeMap<String, usize>) -> bool {
+        needs
+            .iter()
+            .all(|(name, &n)| self.slots.get(name).is_some_and(|s| n <= s.capacity))
+    }
+
+    /// Room for each parameter, grown by half again where `needs` exceeds it.
+    pub fn grown(&self, needs: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+        needs
+            .iter()
+            .map(|(name, &n)| {
+                let cap = self.slots.get(name).map_or(0, |s| s.capacity);
+                (name.clone(), if n > cap { n + n / 2 } else { cap })
+            })
+            .collect()
+    }
+
+    /// The first `len` discrete values of parameter `name`.
+    pub fn span(&self, name: &str, len: usize) -> Option<Span> {
+        let s = self.slots.get(name)?;
+        Some(Span {
+            buffer: self.buckets[s.bucket].weights.clone(),
+            offset: (s.at * 4) as u64,
+            bytes: (len.clamp(1, s.capacity) * 4) as u64,
+        })
+    }
+}
+
+/// A dispatch's uniform block.
+pub(crate) enum Uniform<'a> {
+    /// Which jobs of the table.
+    Batch(&'a BatchParams),
+    /// The job itself.
+    Job(&'a Job),
+}
+
+/// One dispatch: a pass over one bucket, jobs `[first, first + count)` of the table.
+struct Pass {
+    bucket: usize,
+    stage: usize,
+    first: u32,
+    count: u32,
+    groups: u32,
+}
+
+/// Everything one plan change dispatches.
+pub(crate) struct Batch {
+    /// Jobs, then the tail: bases (four taps, four weights a point) and quadrature weights.
+    table: Vec<u32>,
+    jobs: Vec<Job>,
+    passes: Vec<Pass>,
+    /// Parameters with no continuous axis: (bucket, λ word, destination word, words).
+    copies: Vec<(usize, usize, usize, usize)>,
+    /// Words each of the two temporaries must hold.
+    pub temp_words: [usize; 2],
+}
+
+/// The tail of the table: bases, each once, and quadrature weights.
+#[derive(Default)]
+struct Tail {
+    words: Vec<u32>,
+    bases: HashMap<usize, u32>,
+}
+
+impl Tail {
+    /// The tail word of `basis`'s points, appended unless a cached basis (one the
+    /// [`BasisCache`] holds, so at a stable address) is already there.
+    #[expect(
+        clippy::ptr_arg,
+        reason = "only a borrowed basis lives long enough for its address to name it"
+    )]
+    fn basis(
+        &mut self,
+        basis: &std::borrow::Cow<'_, crate::inn::basis::Basis>,
+    ) -> Result<u32, GpuError> {
+        let key = match basis {
+            std::borrow::Cow::Borrowed(b) => Some(std::ptr::from_ref(*b) as usize),
+            std::borrow::Cow::Owned(_) => None,
+        };
+        if let Some(&at) = key.and_then(|k| self.bases.get(&k)) {
+            return Ok(at);
+        }
+        // Points start on 4-word boundaries (the shader reads them four words at a time).
+        self.words.resize(self.words.len().next_multiple_of(4), 0);
+        let at = u32_of(self.words.len(), "table")?;
+        for (t, w) in basis.taps.iter().zip(&basis.weights) {
+            self.words.extend_from_slice(t);
+            self.words.extend(w.iter().map(|v| v.to_bits()));
+        }
+        if let Some(k) = key {
+            self.bases.insert(k, at);
+        }
+        Ok(at)
+    }
+}
+
+/// One step of one parameter: interpolate along `a`, or along `b` then `a` (`a < b`).
+#[derive(Clone, Copy)]
+struct Step {
+    a: usize,
+    b: Option<usize>,
+}
+
+/// The steps of a parameter continuous along `dims` (descending): one axis each, or pairs.
+fn steps(dims: &[usize], pairs: bool) -> Vec<Step> {
+    if pairs {
+        dims.chunks(2)
+            .map(|c| match *c {
+                [hi, lo] => Step { a: lo, b: Some(hi) },
+                _ => Step { a: c[0], b: None },
+            })
+            .collect()
+    } else {
+        dims.iter().map(|&a| Step { a, b: None }).collect()
+    }
+}
+
+impl Batch {
+    /// The jobs that re-discretize `changed` under `plan`: two axes per pass when `pairs`;
+    /// every parameter in each pass, or, `one_by_one`, a parameter's passes before the next
+    /// parameter's (so that a CPU device keeps each parameter in its caches, and the
+    /// temporaries hold one parameter at a time).
+    ///
+    /// # Errors
+    /// A plan the model refuses, sizes beyond `u32`.
+    pub fn new(
+        model: &Model,
+        plan: &Resolved,
+        changed: &[String],
+        arena: &Arena,
+        bases: &BasisCache,
+        pairs: bool,
+        one_by_one: bool,
+    ) -> Result<Self, GpuError> {
+        let mut tail = Tail::default();
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut passes = Vec::new();
+        let mut copies = Vec::new();
+        let mut temp_words = [0_usize; 2];
+        for bucket in 0..arena.buckets.len() {
+            // Per parameter of this bucket: its steps, current shape, and where its last
+            // output is (None: still λ).
+            let mut todo = Vec::new();
+            for name in changed {
+                let slot = arena.slots[name];
+                if slot.bucket != bucket {
+                    continue;
+                }
+                let spec = model
+                    .param(name)
+                    .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?;
+                let shape = model.tensors[name].shape().to_vec();
+                let dims: Vec<usize> = (0..spec.layout.axes.len())
+                    .rev()
+                    .filter(|&d| spec.layout.axes[d].is_continuous())
+                    .collect();
+                if dims.is_empty() {
+                    copies.push((bucket, slot.lambda, slot.at, model.tensors[name].len()));
+                    continue;
+                }
+                todo.push((spec, slot, steps(&dims, pairs), shape, None::<usize>));
+            }
+            let sets: Vec<Vec<_>> = if one_by_one {
+                todo.into_iter().map(|t| vec![t]).collect()
+            } else {
+                vec![todo]
+            };
+            for mut todo in sets {
+                let stages = todo.iter().map(|t| t.2.len()).max().unwrap_or(0);
+                for stage in 0..stages {
+                    let first = jobs.len();
+                    let (mut groups, mut temp) = (0_usize, 0_usize);
+                    for (spec, slot, steps, shape, prev) in &mut todo {
+                        let Some(&Step { a, b }) = steps.get(stage) else {
+                            continue;
+                        };
+                        let last = stage + 1 == steps.len();
+                        let layout = &spec.layout;
+                        let basis = |d: usize, n: usize| {
+                            bases
+                                .basis(layout, d, n, plan)
+                                .map_err(|e| GpuError::Model(ModelError::from(e)))
+                        };
+                        let basis_a = basis(a, shape[a])?;
+                        let m_a = basis_a.len();
+                        let mut job = Job {
+                            outer: u32_of(shape[..a].iter().product(), "outer")?,
+                            n_a: u32_of(shape[a], "n_a")?,
+                            m_a: u32_of(m_a, "m_a")?,
+                            basis_a: tail.basis(&basis_a)?,
+                            basis_b: Job::NO_AXIS,
+                            n_b: 1,
+                            m_b: 1,
+                            ..Job::default()
+                        };
+                        let mut out = shape.clone();
+                        out[a] = m_a;
+                        let inner_from = if let Some(b) = b {
+                            let basis_b = basis(b, shape[b])?;
+                            out[b] = basis_b.len();
+                            job.mid = u32_of(shape[a + 1..b].iter().product(), "mid")?;
+                            job.n_b = u32_of(shape[b], "n_b")?;
+                            job.m_b = u32_of(out[b], "m_b")?;
+                            job.basis_b = tail.basis(&basis_b)?;
+                            b + 1
+                        } else {
+                            job.mid = 1;
+                            a + 1
+                        };
+                        job.inner = u32_of(shape[inner_from..].iter().product(), "inner")?;
+                        let total: usize = out.iter().product();
+                        job.total = u32_of(total, "values")?;
+                        job.start = u32_of(groups, "workgroups")?;
+                        job.src = u32_of(prev.unwrap_or(slot.lambda), "offset")?;
+                        if last {
+                            job.flags |= Job::FINAL;
+                            job.dst = u32_of(slot.at, "offset")?;
+                            job.area = layout.area_factor(plan);
+                            job.tau = 1.0;
+                            job.q_stride = 1;
+                            job.q_len = 1;
+                            let quad = layout
+                                .quadrature_weights(plan)
+                                .map_err(|e| GpuError::Model(ModelError::from(e)))?;
+                            if let (Some(q), Some(spec)) = (quad, layout.quadrature) {
+                                job.flags |= Job::HAS_Q;
+                                job.q = u32_of(tail.words.len(), "table")?;
+                                job.q_stride =
+                                    u32_of(out[spec.dim + 1..].iter().product(), "stride")?;
+                                job.q_len = u32_of(out[spec.dim], "quadrature length")?;
+                                job.tau = spec.tau;
+                                tail.words.extend(q.iter().map(|v| v.to_bits()));
+                            }
+                        } else {
+                            job.dst = u32_of(temp, "offset")?;
+                            *prev = Some(temp);
+                            temp += total;
+                        }
+                        *shape = out;
+                        if total > 0 {
+                            groups += total.div_ceil(WORKGROUP);
+                            jobs.push(job);
+                        }
+                    }
+                    temp_words[stage % 2] = temp_words[stage % 2].max(temp);
+                    if jobs.len() > first {
+                        passes.push(Pass {
+                            bucket,
+                            stage,
+                            first: u32_of(first, "jobs")?,
+                            count: u32_of(jobs.len() - first, "jobs")?,
+                            groups: u32_of(groups, "workgroups")?,
+                        });
+                    }
+                }
+            }
+        }
+        let tail_at = u32_of(jobs.len() * size_of::<Job>() / 4, "table")?;
+        for job in &mut jobs {
+            job.tail = tail_at;
+        }
+        let mut table: Vec<u32> = bytemuck::cast_slice(&jobs).to_vec();
+        table.extend_from_slice(&tail.words);
+        Ok(Self {
+            table,
+            jobs,
+            passes,
+            copies,
+            temp_words,
+        })
+    }
+
+    /// Record the batch: `temps` hold at least [`Batch::temp_words`] each, `table` is a
+    /// buffer to upload the table into.
+    pub fn encode(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        arena: &Arena,
+        temps: [&wgpu::Buffer; 2],
+        table: &wgpu::Buffer,
+        uniform: &mut dyn FnMut(Uniform<'_>) -> wgpu::Buffer,
+    ) -> Result<(), GpuError> {
+        for &(bucket, from, to, len) in &self.copies {
+            let b = &arena.buckets[bucket];
+            encoder.copy_buffer_to_buffer(
+                &b.lambda,
+                (from * 4) as u64,
+                &b.weights,
+                (to * 4) as u64,
+                (len * 4) as u64,
+            );
+        }
+        for p in &self.passes {
+            let b = &arena.buckets[p.bucket];
+            let total = p
+                .groups
+                .checked_mul(WORKGROUP as u32)
+                .ok_or_else(|| GpuError::TooLarge("workgroups exceed u32".into()))?;
+            let source = if p.stage == 0 {
+                &b.lambda
+            } else {
+                temps[(p.stage + 1) % 2]
+            };
+            let mut bindings = vec![
+                (1, table.as_entire_binding()),
+                (2, source.as_entire_binding()),
+                (3, temps[p.stage % 2].as_entire_binding()),
+                (4, b.weights.as_entire_binding()),
+            ];
+            // A pass of one job takes it from a uniform block (CPU devices run that fastest).
+            let (kernel, u) = if p.count == 1 {
+                let u = uniform(Uniform::Job(&self.jobs[p.first as usize]));
+                (&ctx.kernels.interp_one, (6, u))
+            } else {
+                let u = uniform(Uniform::Batch(&BatchParams {
+                    first: p.first,
+                    count: p.count,
+                    groups: p.groups,
+                    _pad: 0,
+                }));
+                bindings.push((5, table.as_entire_binding()));
+                (&ctx.kernels.interp_batch, (0, u))
+            };
+            bindings.push((u.0, u.1.as_entire_binding()));
+            super::context::dispatch_at(ctx, encoder, kernel, &bindings, total);
+        }
+        Ok(())
+    }
+
+    /// The table to upload.
+    pub fn table(&self) -> &[u32] {
+        &self.table
+    }
+}
