@@ -51,6 +51,21 @@ pub struct BenchArgs {
     /// one on software ones), `pairs` or `per-axis`.
     #[arg(long, value_enum, default_value_t = GpuPasses::Auto)]
     pub gpu_passes: GpuPasses,
+    /// How the host waits for the GPU: `auto` (poll briefly, then block, on hardware GPUs;
+    /// block on software ones), `spin` or `block`.
+    #[arg(long, value_enum, default_value_t = GpuWait::Auto)]
+    pub gpu_wait: GpuWait,
+}
+
+/// See [`BenchArgs::gpu_wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GpuWait {
+    /// The context's choice for the adapter.
+    Auto,
+    /// Poll for a few milliseconds before blocking.
+    Spin,
+    /// Block at once.
+    Block,
 }
 
 /// See [`BenchArgs::gpu_passes`].
@@ -136,7 +151,7 @@ fn write_once(
                 let mut enc = ctx.encoder("innscope bench write");
                 enc.clear_buffer(&buffer, 0, None);
                 ctx.queue.submit([enc.finish()]);
-                ctx.device.poll(wgpu::PollType::wait_indefinitely())?;
+                ctx.wait()?;
                 Ok(())
             })
         }
@@ -382,7 +397,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let want_gpu = args.engine == "all" || args.engine == "gpu";
     let gpu = if want_gpu {
         match GpuContext::headless() {
-            Ok(ctx) => Some(Arc::new(ctx)),
+            Ok(ctx) => {
+                match args.gpu_wait {
+                    GpuWait::Auto => {}
+                    GpuWait::Spin => ctx.set_spin_wait(true),
+                    GpuWait::Block => ctx.set_spin_wait(false),
+                }
+                Some(Arc::new(ctx))
+            }
             Err(e) if args.engine == "gpu" => return Err(e.into()),
             Err(e) => {
                 eprintln!("note: no GPU engine ({e}); timing the CPU engine only");
@@ -420,6 +442,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let mut e = Engine::Gpu(Box::new(g));
             let mut row = bench_engine(args, case, &mut e, Some(ctx))?;
             row["gpu_discretize"] = json!(passes);
+            row["gpu_wait"] = json!(if ctx.spin_wait() { "spin" } else { "block" });
             rows.push(row);
         }
     }
@@ -542,12 +565,17 @@ fn print_table(rows: &[serde_json::Value]) {
         .find(|r| r["engine"].as_str().is_some_and(|e| e.starts_with("gpu")))
     {
         println!(
-            "GPU adapter: {}; discretization interpolates {}",
+            "GPU adapter: {}; discretization interpolates {}; the host waits for the GPU by {}",
             g["engine"]
                 .as_str()
                 .unwrap_or("")
                 .trim_start_matches("gpu: "),
-            g["gpu_discretize"].as_str().unwrap_or("")
+            g["gpu_discretize"].as_str().unwrap_or(""),
+            if g["gpu_wait"] == "spin" {
+                "polling, then blocking"
+            } else {
+                "blocking"
+            }
         );
     }
     println!(

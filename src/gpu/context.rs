@@ -182,7 +182,12 @@ pub struct GpuContext {
     pub kernels: Kernels,
     /// Set when the device reports itself lost.
     lost: Arc<AtomicBool>,
+    /// Whether [`GpuContext::wait`] polls before it blocks.
+    spin_wait: AtomicBool,
 }
+
+/// How long [`GpuContext::wait`] polls before it blocks.
+pub const SPIN_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Storage buffers bound at once by the widest kernel (batch norm).
 pub const STORAGE_BUFFERS_NEEDED: u32 = 6;
@@ -300,10 +305,51 @@ impl GpuContext {
         Ok(Self {
             device,
             queue,
+            spin_wait: AtomicBool::new(adapter.device_type != wgpu::DeviceType::Cpu),
             adapter,
             kernels,
             lost: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Whether [`GpuContext::wait`] polls before it blocks (the default on hardware adapters;
+    /// a software adapter needs the core for the work itself).
+    pub fn set_spin_wait(&self, spin: bool) {
+        self.spin_wait.store(spin, Ordering::Relaxed);
+    }
+
+    /// Whether [`GpuContext::wait`] polls before it blocks.
+    #[must_use]
+    pub fn spin_wait(&self) -> bool {
+        self.spin_wait.load(Ordering::Relaxed)
+    }
+
+    /// Wait until every submission has finished. On a hardware adapter it polls for up to
+    /// [`SPIN_WAIT`] first: a plan change or a forward pass is done well within it, and a
+    /// blocking wait can sleep past the end of short work.
+    ///
+    /// # Errors
+    /// A lost device.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        let err = |e: wgpu::PollError| GpuError::Device(e.to_string());
+        if self.spin_wait.load(Ordering::Relaxed) {
+            let start = std::time::Instant::now();
+            while start.elapsed() < SPIN_WAIT {
+                if self
+                    .device
+                    .poll(wgpu::PollType::Poll)
+                    .map_err(err)?
+                    .is_queue_empty()
+                {
+                    return Ok(());
+                }
+                std::thread::yield_now();
+            }
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(err)
     }
 
     /// Whether the device has been lost (a headless context watches for it; a shared device
@@ -330,12 +376,18 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Device(e.to_string()))?;
-        rx.recv()
-            .map_err(|_| GpuError::Lost)?
-            .map_err(|e| GpuError::Device(e.to_string()))?;
+        self.wait()?;
+        // The map's callback ran in the poll that found the queue empty; wait on if not.
+        let mapped = match rx.try_recv() {
+            Ok(r) => r,
+            Err(_) => {
+                self.device
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| GpuError::Device(e.to_string()))?;
+                rx.recv().map_err(|_| GpuError::Lost)?
+            }
+        };
+        mapped.map_err(|e| GpuError::Device(e.to_string()))?;
         let data = slice
             .get_mapped_range()
             .map_err(|e| GpuError::Device(e.to_string()))?

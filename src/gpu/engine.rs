@@ -797,11 +797,7 @@ impl GpuEngine {
     /// # Errors
     /// A lost device.
     pub fn wait(&self) -> Result<(), GpuError> {
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| GpuError::Device(e.to_string()))
+        self.ctx.wait()
     }
 
     /// Read every discretized parameter back (for tests and exports).
