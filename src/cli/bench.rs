@@ -130,6 +130,17 @@ fn measure_paired(
     Ok((stats(&fs), stats(&gs)))
 }
 
+/// A buffer of `bytes` on the GPU for the write-once measurements.
+fn write_target(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
+    use eframe::egui_wgpu::wgpu;
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("innscope bench write"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
 /// Writing `bytes` of discrete weights once on the engine's device: the memory bound of
 /// re-discretization. On the CPU on every core, as re-discretization runs (one thread does not
 /// reach the memory bandwidth: 3.5 ms against 2.0-2.6 ms on two cores for the
@@ -138,15 +149,9 @@ fn write_once(
     gpu: Option<&Arc<GpuContext>>,
     bytes: u64,
 ) -> Box<dyn FnMut() -> anyhow::Result<()> + '_> {
-    use eframe::egui_wgpu::wgpu;
     match gpu {
         Some(ctx) => {
-            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("innscope bench write"),
-                size: bytes.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
+            let buffer = write_target(ctx, bytes);
             Box::new(move || {
                 let mut enc = ctx.encoder("innscope bench write");
                 enc.clear_buffer(&buffer, 0, None);
@@ -313,19 +318,13 @@ fn device_times(
     plans: &[Resolved; 2],
     bytes: u64,
 ) -> anyhow::Result<Option<(Stats, Stats)>> {
-    use eframe::egui_wgpu::wgpu;
     let Some(timer) = GpuTimer::new(ctx) else {
         return Ok(None);
     };
     if !engine.time_on_gpu() {
         return Ok(None);
     }
-    let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("innscope bench write"),
-        size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let buffer = write_target(ctx, bytes);
     let (mut a, mut w) = (Vec::new(), Vec::new());
     // One warm-up round, then as many rounds as the other measurements.
     for round in 0..=args.iters.max(3) {

@@ -256,6 +256,85 @@ fn steps(dims: &[usize], pairs: bool) -> Vec<Step> {
     }
 }
 
+/// A parameter on its way through the passes.
+struct Todo<'m> {
+    layout: &'m crate::inn::ParamLayout,
+    slot: Slot,
+    steps: Vec<Step>,
+    /// Its shape after the steps so far.
+    shape: Vec<usize>,
+    /// Where the last step's output is in its temporary (`None`: still λ).
+    prev: Option<usize>,
+}
+
+impl Todo<'_> {
+    /// The job of step `stage`, its output placed at `*temp` of the pass's temporary unless it
+    /// is the last step (then scaled into the weights); `None` once the steps are done.
+    fn job(
+        &mut self,
+        stage: usize,
+        plan: &Resolved,
+        bases: &BasisCache,
+        tail: &mut Tail,
+        temp: &mut usize,
+    ) -> Result<Option<Job>, GpuError> {
+        let Some(&Step { a, b }) = self.steps.get(stage) else {
+            return Ok(None);
+        };
+        let (layout, shape) = (self.layout, &self.shape);
+        let model_err = |e| GpuError::Model(ModelError::from(e));
+        let basis_a = bases.basis(layout, a, shape[a], plan).map_err(model_err)?;
+        let mut out = shape.clone();
+        out[a] = basis_a.len();
+        let mut job = Job {
+            outer: u32_of(shape[..a].iter().product(), "outer")?,
+            n_a: u32_of(shape[a], "n_a")?,
+            m_a: u32_of(out[a], "m_a")?,
+            basis_a: tail.basis(&basis_a)?,
+            mid: 1,
+            n_b: 1,
+            m_b: 1,
+            basis_b: Job::NO_AXIS,
+            src: u32_of(self.prev.unwrap_or(self.slot.lambda), "offset")?,
+            ..Job::default()
+        };
+        let mut inner_from = a + 1;
+        if let Some(b) = b {
+            let basis_b = bases.basis(layout, b, shape[b], plan).map_err(model_err)?;
+            out[b] = basis_b.len();
+            job.mid = u32_of(shape[a + 1..b].iter().product(), "mid")?;
+            job.n_b = u32_of(shape[b], "n_b")?;
+            job.m_b = u32_of(out[b], "m_b")?;
+            job.basis_b = tail.basis(&basis_b)?;
+            inner_from = b + 1;
+        }
+        job.inner = u32_of(shape[inner_from..].iter().product(), "inner")?;
+        let total: usize = out.iter().product();
+        job.total = u32_of(total, "values")?;
+        if stage + 1 < self.steps.len() {
+            job.dst = u32_of(*temp, "offset")?;
+            self.prev = Some(*temp);
+            *temp += total;
+        } else {
+            job.flags = Job::FINAL;
+            job.dst = u32_of(self.slot.at, "offset")?;
+            job.area = layout.area_factor(plan);
+            (job.tau, job.q_stride, job.q_len) = (1.0, 1, 1);
+            let quad = layout.quadrature_weights(plan).map_err(model_err)?;
+            if let (Some(q), Some(spec)) = (quad, layout.quadrature) {
+                job.flags |= Job::HAS_Q;
+                job.q = u32_of(tail.words.len(), "table")?;
+                job.q_stride = u32_of(out[spec.dim + 1..].iter().product(), "stride")?;
+                job.q_len = u32_of(out[spec.dim], "quadrature length")?;
+                job.tau = spec.tau;
+                tail.words.extend(q.iter().map(|v| v.to_bits()));
+            }
+        }
+        self.shape = out;
+        Ok(Some(job))
+    }
+}
+
 impl Batch {
     /// The jobs that re-discretize `changed` under `plan`: two axes per pass when `pairs`;
     /// every parameter in each pass, or, `one_by_one`, a parameter's passes before the next
@@ -279,107 +358,49 @@ impl Batch {
         let mut copies = Vec::new();
         let mut temp_words = [0_usize; 2];
         for bucket in 0..arena.buckets.len() {
-            // Per parameter of this bucket: its steps, current shape, and where its last
-            // output is (None: still λ).
             let mut todo = Vec::new();
             for name in changed {
                 let slot = arena.slots[name];
                 if slot.bucket != bucket {
                     continue;
                 }
-                let spec = model
+                let layout = &model
                     .param(name)
-                    .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?;
-                let shape = model.tensors[name].shape().to_vec();
-                let dims: Vec<usize> = (0..spec.layout.axes.len())
+                    .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?
+                    .layout;
+                let dims: Vec<usize> = (0..layout.axes.len())
                     .rev()
-                    .filter(|&d| spec.layout.axes[d].is_continuous())
+                    .filter(|&d| layout.axes[d].is_continuous())
                     .collect();
                 if dims.is_empty() {
                     copies.push((bucket, slot.lambda, slot.at, model.tensors[name].len()));
                     continue;
                 }
-                todo.push((spec, slot, steps(&dims, pairs), shape, None::<usize>));
+                todo.push(Todo {
+                    layout,
+                    slot,
+                    steps: steps(&dims, pairs),
+                    shape: model.tensors[name].shape().to_vec(),
+                    prev: None,
+                });
             }
-            let sets: Vec<Vec<_>> = if one_by_one {
+            let sets: Vec<Vec<Todo<'_>>> = if one_by_one {
                 todo.into_iter().map(|t| vec![t]).collect()
             } else {
                 vec![todo]
             };
-            for mut todo in sets {
-                let stages = todo.iter().map(|t| t.2.len()).max().unwrap_or(0);
+            for mut set in sets {
+                let stages = set.iter().map(|t| t.steps.len()).max().unwrap_or(0);
                 for stage in 0..stages {
                     let first = jobs.len();
                     let (mut groups, mut temp) = (0_usize, 0_usize);
-                    for (spec, slot, steps, shape, prev) in &mut todo {
-                        let Some(&Step { a, b }) = steps.get(stage) else {
+                    for t in &mut set {
+                        let Some(mut job) = t.job(stage, plan, bases, &mut tail, &mut temp)? else {
                             continue;
                         };
-                        let last = stage + 1 == steps.len();
-                        let layout = &spec.layout;
-                        let basis = |d: usize, n: usize| {
-                            bases
-                                .basis(layout, d, n, plan)
-                                .map_err(|e| GpuError::Model(ModelError::from(e)))
-                        };
-                        let basis_a = basis(a, shape[a])?;
-                        let m_a = basis_a.len();
-                        let mut job = Job {
-                            outer: u32_of(shape[..a].iter().product(), "outer")?,
-                            n_a: u32_of(shape[a], "n_a")?,
-                            m_a: u32_of(m_a, "m_a")?,
-                            basis_a: tail.basis(&basis_a)?,
-                            basis_b: Job::NO_AXIS,
-                            n_b: 1,
-                            m_b: 1,
-                            ..Job::default()
-                        };
-                        let mut out = shape.clone();
-                        out[a] = m_a;
-                        let inner_from = if let Some(b) = b {
-                            let basis_b = basis(b, shape[b])?;
-                            out[b] = basis_b.len();
-                            job.mid = u32_of(shape[a + 1..b].iter().product(), "mid")?;
-                            job.n_b = u32_of(shape[b], "n_b")?;
-                            job.m_b = u32_of(out[b], "m_b")?;
-                            job.basis_b = tail.basis(&basis_b)?;
-                            b + 1
-                        } else {
-                            job.mid = 1;
-                            a + 1
-                        };
-                        job.inner = u32_of(shape[inner_from..].iter().product(), "inner")?;
-                        let total: usize = out.iter().product();
-                        job.total = u32_of(total, "values")?;
-                        job.start = u32_of(groups, "workgroups")?;
-                        job.src = u32_of(prev.unwrap_or(slot.lambda), "offset")?;
-                        if last {
-                            job.flags |= Job::FINAL;
-                            job.dst = u32_of(slot.at, "offset")?;
-                            job.area = layout.area_factor(plan);
-                            job.tau = 1.0;
-                            job.q_stride = 1;
-                            job.q_len = 1;
-                            let quad = layout
-                                .quadrature_weights(plan)
-                                .map_err(|e| GpuError::Model(ModelError::from(e)))?;
-                            if let (Some(q), Some(spec)) = (quad, layout.quadrature) {
-                                job.flags |= Job::HAS_Q;
-                                job.q = u32_of(tail.words.len(), "table")?;
-                                job.q_stride =
-                                    u32_of(out[spec.dim + 1..].iter().product(), "stride")?;
-                                job.q_len = u32_of(out[spec.dim], "quadrature length")?;
-                                job.tau = spec.tau;
-                                tail.words.extend(q.iter().map(|v| v.to_bits()));
-                            }
-                        } else {
-                            job.dst = u32_of(temp, "offset")?;
-                            *prev = Some(temp);
-                            temp += total;
-                        }
-                        *shape = out;
-                        if total > 0 {
-                            groups += total.div_ceil(WORKGROUP);
+                        if job.total > 0 {
+                            job.start = u32_of(groups, "workgroups")?;
+                            groups += (job.total as usize).div_ceil(WORKGROUP);
                             jobs.push(job);
                         }
                     }
