@@ -46,6 +46,8 @@ struct Job {
 }
 
 const NO_AXIS: u32 = 0xffffffffu;
+// Outputs each invocation of interp_batch computes (a job's workgroups cover 64 times as many).
+const PER_INVOCATION: u32 = 4u;
 const FINAL: u32 = 2u;
 const HAS_Q: u32 = 4u;
 
@@ -149,10 +151,14 @@ fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
             hi = mid - 1u;
         }
     }
+    // PER_INVOCATION outputs each, 64 apart: the search and the job's load serve them all.
     let j = jobs[lo];
-    let idx = (wg - j.start) * 64u + lid;
-    if (idx < j.total) {
-        run(j, idx);
+    let first = (wg - j.start) * (64u * PER_INVOCATION) + lid;
+    for (var e = 0u; e < PER_INVOCATION; e = e + 1u) {
+        let idx = first + e * 64u;
+        if (idx < j.total) {
+            run(j, idx);
+        }
     }
 }
 

@@ -20,8 +20,10 @@ use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
 use crate::model::{Model, ModelError};
 
-/// Invocations per workgroup of `interp_batch`.
+/// Invocations per workgroup of `interp_batch` and `interp_one`.
 const WORKGROUP: usize = 64;
+/// Outputs each invocation of `interp_batch` computes (`PER_INVOCATION` in the shader).
+pub(crate) const PER_INVOCATION: usize = 4;
 
 /// Where one parameter lives: its bucket, its λ and its discrete values (words).
 #[derive(Clone, Copy, Debug)]
@@ -400,7 +402,7 @@ impl Batch {
                         };
                         if job.total > 0 {
                             job.start = u32_of(groups, "workgroups")?;
-                            groups += (job.total as usize).div_ceil(WORKGROUP);
+                            groups += (job.total as usize).div_ceil(WORKGROUP * PER_INVOCATION);
                             jobs.push(job);
                         }
                     }
@@ -455,10 +457,6 @@ impl Batch {
         }
         for p in &self.passes {
             let b = &arena.buckets[p.bucket];
-            let total = p
-                .groups
-                .checked_mul(WORKGROUP as u32)
-                .ok_or_else(|| GpuError::TooLarge("workgroups exceed u32".into()))?;
             let source = if p.stage == 0 {
                 &b.lambda
             } else {
@@ -471,9 +469,11 @@ impl Batch {
                 (4, b.weights.as_entire_binding()),
             ];
             // A pass of one job takes it from a uniform block (CPU devices run that fastest).
-            let (kernel, u) = if p.count == 1 {
-                let u = uniform(Uniform::Job(&self.jobs[p.first as usize]));
-                (&ctx.kernels.interp_one, (6, u))
+            // Invocations: one per output for one job, else 64 per workgroup of the jobs.
+            let (kernel, u, total) = if p.count == 1 {
+                let job = &self.jobs[p.first as usize];
+                let u = uniform(Uniform::Job(job));
+                (&ctx.kernels.interp_one, (6, u), job.total)
             } else {
                 let u = uniform(Uniform::Batch(&BatchParams {
                     first: p.first,
@@ -482,7 +482,11 @@ impl Batch {
                     _pad: 0,
                 }));
                 bindings.push((5, table.as_entire_binding()));
-                (&ctx.kernels.interp_batch, (0, u))
+                let total = p
+                    .groups
+                    .checked_mul(WORKGROUP as u32)
+                    .ok_or_else(|| GpuError::TooLarge("workgroups exceed u32".into()))?;
+                (&ctx.kernels.interp_batch, (0, u), total)
             };
             bindings.push((u.0, u.1.as_entire_binding()));
             super::context::dispatch_at(ctx, encoder, kernel, &bindings, total);

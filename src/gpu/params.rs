@@ -212,6 +212,9 @@ mod tests {
             .filter(|n| !n.is_empty())
             .collect();
         assert_eq!(names, fields);
+        let per = super::super::discretize::PER_INVOCATION;
+        let want = format!("const PER_INVOCATION: u32 = {per}u;");
+        assert!(wgsl.contains(&want), "{want}");
         let job = Job {
             tail: 7,
             ..Job::default()
