@@ -52,6 +52,38 @@ pub(crate) fn u32_of(v: usize, what: &str) -> Result<u32, GpuError> {
     u32::try_from(v).map_err(|_| GpuError::TooLarge(format!("{what} = {v} exceeds u32")))
 }
 
+/// Storage buffers innscope fills, binds and reads back.
+pub(crate) const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// A buffer of at least `bytes` (16 at least, a multiple of 4), or an error naming `label`
+/// where it exceeds what the adapter allows.
+pub(crate) fn new_buffer(
+    ctx: &GpuContext,
+    label: &str,
+    bytes: u64,
+    usage: wgpu::BufferUsages,
+) -> Result<wgpu::Buffer, GpuError> {
+    let limits = ctx.device.limits();
+    let bytes = bytes.max(16).div_ceil(4) * 4;
+    if bytes > limits.max_buffer_size
+        || (usage.contains(wgpu::BufferUsages::STORAGE)
+            && bytes > limits.max_storage_buffer_binding_size)
+    {
+        return Err(GpuError::TooLarge(format!(
+            "{label}: {bytes} bytes exceed this adapter's buffer limit ({} bytes)",
+            limits.max_storage_buffer_binding_size
+        )));
+    }
+    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes,
+        usage,
+        mapped_at_creation: false,
+    }))
+}
+
 /// Workgroup grid for `total` invocations (2-D when more than 65 535 groups are needed).
 fn groups_for(total: u32) -> (u32, u32) {
     let groups = total.div_ceil(WORKGROUP).max(1);

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use eframe::egui_wgpu::wgpu;
 
 use super::GpuError;
-use super::context::{GpuContext, Span, u32_of};
+use super::context::{GpuContext, STORAGE, Span, new_buffer, u32_of};
 use super::params::{BatchParams, Job};
 use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
@@ -58,17 +58,6 @@ pub(crate) fn words_limit(ctx: &GpuContext) -> usize {
 /// Words between parameter offsets: the adapter's storage offset alignment.
 fn align_words(ctx: &GpuContext) -> usize {
     (ctx.device.limits().min_storage_buffer_offset_alignment as usize / 4).max(1)
-}
-
-fn storage_buffer(ctx: &GpuContext, label: &str, words: usize) -> wgpu::Buffer {
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: (words.max(4) * 4) as u64,
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
 }
 
 impl Arena {
@@ -124,12 +113,12 @@ impl Arena {
                     .zip(t.iter())
                     .for_each(|(d, &v)| *d = v);
             }
-            let lambda = storage_buffer(ctx, "innscope λ", l);
+            let lambda = new_buffer(ctx, "innscope λ", (l * 4) as u64, STORAGE)?;
             ctx.queue
                 .write_buffer(&lambda, 0, bytemuck::cast_slice(&values));
             buckets.push(Bucket {
                 lambda,
-                weights: storage_buffer(ctx, "innscope weights", w),
+                weights: new_buffer(ctx, "innscope weights", (w * 4) as u64, STORAGE)?,
             });
         }
         Ok(Self { buckets, slots })
@@ -188,9 +177,10 @@ struct Pass {
 
 /// Everything one plan change dispatches.
 pub(crate) struct Batch {
-    /// Jobs, then the tail: bases (four taps, four weights a point) and quadrature weights.
-    table: Vec<u32>,
     jobs: Vec<Job>,
+    /// Bases (four taps, four weights a point) and quadrature weights, after the jobs in the
+    /// table.
+    tail: Vec<u32>,
     passes: Vec<Pass>,
     /// Parameters with no continuous axis: (bucket, λ word, destination word, words).
     copies: Vec<(usize, usize, usize, usize)>,
@@ -423,11 +413,9 @@ impl Batch {
         for job in &mut jobs {
             job.tail = tail_at;
         }
-        let mut table: Vec<u32> = bytemuck::cast_slice(&jobs).to_vec();
-        table.extend_from_slice(&tail.words);
         Ok(Self {
-            table,
             jobs,
+            tail: tail.words,
             passes,
             copies,
             temp_words,
@@ -494,8 +482,10 @@ impl Batch {
         Ok(())
     }
 
-    /// The table to upload.
-    pub fn table(&self) -> &[u32] {
-        &self.table
+    /// The table to upload: the jobs, then the tail.
+    pub fn table(&self) -> Vec<u32> {
+        let mut table: Vec<u32> = bytemuck::cast_slice(&self.jobs).to_vec();
+        table.extend_from_slice(&self.tail);
+        table
     }
 }

@@ -16,7 +16,7 @@ use bytemuck::Pod;
 use eframe::egui_wgpu::wgpu;
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
-use super::context::{GpuContext, Span, dispatch, u32_of};
+use super::context::{GpuContext, STORAGE, Span, dispatch, new_buffer, u32_of};
 use super::discretize::{Arena, Batch, Uniform, words_limit};
 use super::params::{
     AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
@@ -27,40 +27,12 @@ use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
 use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
 
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_DST)
-    .union(wgpu::BufferUsages::COPY_SRC);
 const UNIFORM_BYTES: u64 = 256;
 
 /// A grow-only buffer: recreated (larger) only when a plan needs more than it holds.
 struct Grow {
     buffer: wgpu::Buffer,
     bytes: u64,
-}
-
-fn new_buffer(
-    ctx: &GpuContext,
-    label: &str,
-    bytes: u64,
-    usage: wgpu::BufferUsages,
-) -> Result<wgpu::Buffer, GpuError> {
-    let limits = ctx.device.limits();
-    let bytes = bytes.max(16).div_ceil(4) * 4;
-    if bytes > limits.max_buffer_size
-        || (usage.contains(wgpu::BufferUsages::STORAGE)
-            && bytes > limits.max_storage_buffer_binding_size)
-    {
-        return Err(GpuError::TooLarge(format!(
-            "{label}: {bytes} bytes exceed this adapter's buffer limit ({} bytes)",
-            limits.max_storage_buffer_binding_size
-        )));
-    }
-    Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes,
-        usage,
-        mapped_at_creation: false,
-    }))
 }
 
 /// Make sure `slot` holds at least `bytes`, growing by half again when it must grow.
@@ -217,10 +189,10 @@ impl GpuEngine {
     /// Interpolate two axes per pass (a weight continuous in both channel axes in one pass,
     /// a 4-D kernel continuous in every axis in two) rather than one axis per pass; same
     /// float operations, same results. The default is two axes on hardware GPUs, where it
-    /// halves the memory traffic, and one on software adapters, where the values recomputed
-    /// along the second axis cost more than the traffic they save (lavapipe: 1.53 s against
-    /// 1.28 s for the ResNet-18-sized weights). Takes effect at the next plan, for every
-    /// parameter.
+    /// halves the memory traffic, and one, parameter by parameter, on software adapters, where
+    /// the values recomputed along the second axis and the passes over every parameter cost
+    /// more than they save (lavapipe, ResNet-18-sized weights: 1.7 s against 3-4 s). Takes
+    /// effect at the next plan, for every parameter.
     pub fn set_fused_discretization(&mut self, fused: bool) {
         self.fused = fused;
         self.complete = false;
@@ -321,7 +293,7 @@ impl GpuEngine {
         self.scratch.reset();
         let table = self
             .scratch
-            .storage(&ctx, bytemuck::cast_slice(batch.table()))?;
+            .storage(&ctx, bytemuck::cast_slice(&batch.table()))?;
         let mut temps = Vec::with_capacity(2);
         for (slot, words) in self.temps.iter_mut().zip(batch.temp_words) {
             temps.push(ensure(&ctx, slot, "innscope temp", bytes_of(words), STORAGE)?.clone());
