@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use common::{expected, import, logit_tolerance, max_abs_diff, plan_steps};
 use innscope::engine::cpu::CpuEngine;
@@ -13,7 +13,15 @@ use innscope::inn::{PartitionKind, Plan};
 use innscope::model::{DiscreteWeights, Model, synthetic};
 use ndarray::{Array4, Ix4};
 
+/// The device the tests share (made once: tests run on threads of one process, and a device
+/// apiece made them wait on each other's pipeline builds).
 fn gpu() -> Option<Arc<GpuContext>> {
+    static SHARED: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
+    SHARED.get_or_init(own_gpu).clone()
+}
+
+/// A device of the test's own, for a test that destroys it.
+fn own_gpu() -> Option<Arc<GpuContext>> {
     match GpuContext::headless() {
         Ok(ctx) => {
             eprintln!("GPU adapter: {}", ctx.describe());
@@ -340,7 +348,7 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
 /// numbers, with no error left on screen.
 #[test]
 fn a_lost_device_hands_the_window_over_to_the_cpu_engine() {
-    let Some(ctx) = gpu() else { return };
+    let Some(ctx) = own_gpu() else { return };
     let model = innscope::data::assets::demo_model();
     let (image, name) = innscope::app::input::sample(3).expect("a sample");
     let mut state =

@@ -5,8 +5,8 @@
 //! [`GpuContext::headless`], preferring a hardware adapter and taking a software one (Mesa's
 //! lavapipe) when that is all there is.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use eframe::egui_wgpu::wgpu;
 
@@ -255,13 +255,29 @@ pub fn check_adapter(adapter: &wgpu::Adapter) -> Result<(), String> {
     Ok(())
 }
 
+/// The process's one instance for headless devices: drivers are loaded and their adapters
+/// enumerated once, however many contexts are made.
+fn instance() -> &'static wgpu::Instance {
+    static INSTANCE: OnceLock<wgpu::Instance> = OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+    })
+}
+
+/// Held while adapters are enumerated and a headless device and its pipelines are made. Vulkan
+/// drivers are not all safe to initialise from several threads at once: the GPU tests, each
+/// making its own device concurrently, hung twice at start-up on NVIDIA's driver (the cause
+/// was not found), and wgpu's tracker has reports of crashes and hangs from concurrent device
+/// and pipeline creation. One at a time costs nothing in the program, which makes one device.
+static DEVICE_CREATION: Mutex<()> = Mutex::new(());
+
 /// Adapters in order of preference: hardware before software, Vulkan first. Vulkan, Metal and
 /// DX12 are asked first; OpenGL only when none of those has an adapter (its EGL probing is
-/// noisy and its compute support limited). `WGPU_BACKEND` overrides.
+/// noisy and its compute support limited). `WGPU_BACKEND` overrides. Call with
+/// [`DEVICE_CREATION`] held.
 fn candidate_adapters() -> Vec<wgpu::Adapter> {
-    let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     let explicit = std::env::var_os("WGPU_BACKEND").is_some();
-    let instance = wgpu::Instance::new(desc);
+    let instance = instance();
     let mut adapters = pollster::block_on(instance.enumerate_adapters(if explicit {
         wgpu::Backends::all()
     } else {
@@ -282,6 +298,10 @@ fn candidate_adapters() -> Vec<wgpu::Adapter> {
 /// The adapter [`GpuContext::headless`] would take, without creating a device.
 #[must_use]
 pub fn best_adapter() -> Option<wgpu::AdapterInfo> {
+    // A panic elsewhere while holding the lock leaves nothing half-made that matters here.
+    let _one_at_a_time = DEVICE_CREATION
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     candidate_adapters()
         .into_iter()
         .find(|a| check_adapter(a).is_ok())
@@ -478,6 +498,9 @@ impl GpuContext {
     /// # Errors
     /// No adapter at all, or none that can run compute shaders (with the reasons).
     pub fn headless_limited(binding_bytes: u64) -> Result<Self, GpuError> {
+        let _one_at_a_time = DEVICE_CREATION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut refused = Vec::new();
         for adapter in candidate_adapters() {
             let info = adapter.get_info();
