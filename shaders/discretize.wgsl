@@ -48,8 +48,13 @@ struct Job {
 const NO_AXIS: u32 = 0xffffffffu;
 // Outputs each invocation of interp_batch computes (a job's workgroups cover 64 times as many).
 const PER_INVOCATION: u32 = 4u;
+// Output rows (points along axis a) each invocation of interp_rows computes.
+const ROWS: u32 = 4u;
 const FINAL: u32 = 2u;
 const HAS_Q: u32 = 4u;
+// The quadrature runs along axis a, or along axis b (interp_rows then needs no division).
+const Q_ON_A: u32 = 8u;
+const Q_ON_B: u32 = 16u;
 
 // The table: jobs, then the tail, read as jobs and as four words at a time. The source of
 // every job of a dispatch is λ in the first pass and the previous pass's temporary after it;
@@ -118,29 +123,31 @@ fn run(j: Job, idx: u32) {
         }
         f = mix4(wa, t[0], t[1], t[2], t[3]);
     }
+    var qi = 0u;
+    if ((j.flags & HAS_Q) != 0u) {
+        qi = (idx / j.q_stride) % j.q_len;
+    }
+    store(j, idx, f, qi);
+}
+
+// Write output idx of job j: to the temporary, or, for a parameter's last job, scaled by
+// quadrature weight qi (with HAS_Q), τ and the area element, multiplied left to right.
+fn store(j: Job, idx: u32, f: f32, qi: u32) {
     let dst = j.dst + idx;
     if ((j.flags & FINAL) == 0u) {
         temp_out[dst] = f;
         return;
     }
-    // Quadrature, τ and the area element, multiplied left to right.
     var g = f;
     if ((j.flags & HAS_Q) != 0u) {
-        let w = j.tail + j.q + (idx / j.q_stride) % j.q_len;
+        let w = j.tail + j.q + qi;
         g = (g * bitcast<f32>(points[w / 4u][w % 4u])) * j.tau;
     }
     weights[dst] = g * j.area;
 }
 
-// Many jobs: each workgroup finds its own, the last one starting at or before it.
-@compute @workgroup_size(64)
-fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
-                @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-    let wg = wid.x + wid.y * nwg.x;
-    if (wg >= batch.groups) {
-        return;
-    }
+// The job of workgroup wg of a batch dispatch: the last one starting at or before it.
+fn job_of(wg: u32) -> u32 {
     var lo = batch.first;
     var hi = batch.first + batch.count - 1u;
     while (lo < hi) {
@@ -151,8 +158,20 @@ fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
             hi = mid - 1u;
         }
     }
+    return lo;
+}
+
+// Many jobs: each workgroup finds its own.
+@compute @workgroup_size(64)
+fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let wg = wid.x + wid.y * nwg.x;
+    if (wg >= batch.groups) {
+        return;
+    }
     // PER_INVOCATION outputs each, 64 apart: the search and the job's load serve them all.
-    let j = jobs[lo];
+    let j = jobs[job_of(wg)];
     let first = (wg - j.start) * (64u * PER_INVOCATION) + lid;
     for (var e = 0u; e < PER_INVOCATION; e = e + 1u) {
         let idx = first + e * 64u;
@@ -171,5 +190,101 @@ fn interp_one(@builtin(workgroup_id) wid: vec3<u32>,
     let idx = (wid.x + wid.y * nwg.x) * 64u + lid;
     if (idx < one.total) {
         run(one, idx);
+    }
+}
+
+// Control row c along axis a, at this invocation's point of axis b (tb, wb) and inner offset
+// k: mixed along b as `run` mixes it, or, with one axis, the source value itself.
+fn control(j: Job, o: u32, m: u32, k: u32, c: u32, tb: vec4<u32>, wb: vec4<f32>) -> f32 {
+    let at = j.src + ((o * j.n_a + c) * j.mid + m) * j.n_b * j.inner + k;
+    if (j.basis_b == NO_AXIS) {
+        return source[at];
+    }
+    return mix4(wb,
+        source[at + tb.x * j.inner],
+        source[at + tb.y * j.inner],
+        source[at + tb.z * j.inner],
+        source[at + tb.w * j.inner]);
+}
+
+// Control row c: kept from the previous output row (rows `kept`, values `kept_t`) when it
+// used it, else computed. The same value either way, so results do not depend on it.
+fn control_kept(j: Job, o: u32, m: u32, k: u32, c: u32, tb: vec4<u32>, wb: vec4<f32>,
+                kept: vec4<u32>, kept_t: vec4<f32>) -> f32 {
+    if (c == kept.x) {
+        return kept_t.x;
+    }
+    if (c == kept.y) {
+        return kept_t.y;
+    }
+    if (c == kept.z) {
+        return kept_t.z;
+    }
+    if (c == kept.w) {
+        return kept_t.w;
+    }
+    return control(j, o, m, k, c, tb, wb);
+}
+
+// Many jobs, each in whole output rows: a job's workgroups cover, for each (outer, mid), ROWS
+// points along axis a at a time and 64 points of a row (the (m_b, inner) values after it)
+// each. An invocation takes one point of the row through ROWS output rows: its position,
+// axis-b basis and quadrature weight are worked out once, every workgroup's rows share their
+// axis-a basis, and a control row that the previous output row used is not mixed again
+// (neighbouring points of a partition share three of their four). The float operations of
+// each output are those of `run`.
+@compute @workgroup_size(64)
+fn interp_rows(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let wg = wid.x + wid.y * nwg.x;
+    if (wg >= batch.groups) {
+        return;
+    }
+    let j = jobs[job_of(wg)];
+    let len = j.m_b * j.inner;
+    let row_groups = (len + 63u) / 64u;
+    let a_groups = (j.m_a + ROWS - 1u) / ROWS;
+    var w = wg - j.start;
+    let e = (w % row_groups) * 64u + lid;
+    w = w / row_groups;
+    let a0 = (w % a_groups) * ROWS;
+    w = w / a_groups;
+    let m = w % j.mid;
+    let o = w / j.mid;
+    if (e >= len) {
+        return;
+    }
+    let k = e % j.inner;
+    let jb = e / j.inner;
+    var tb = vec4<u32>(0u);
+    var wb = vec4<f32>(0.0);
+    if (j.basis_b != NO_AXIS) {
+        tb = taps_at(j, j.basis_b + 8u * jb);
+        wb = weights_at(j, j.basis_b + 8u * jb);
+    }
+    var kept = vec4<u32>(NO_AXIS);
+    var kept_t = vec4<f32>(0.0);
+    let a_end = min(a0 + ROWS, j.m_a);
+    for (var ia = a0; ia < a_end; ia = ia + 1u) {
+        let ta = taps_at(j, j.basis_a + 8u * ia);
+        let wa = weights_at(j, j.basis_a + 8u * ia);
+        let t = vec4<f32>(
+            control_kept(j, o, m, k, ta.x, tb, wb, kept, kept_t),
+            control_kept(j, o, m, k, ta.y, tb, wb, kept, kept_t),
+            control_kept(j, o, m, k, ta.z, tb, wb, kept, kept_t),
+            control_kept(j, o, m, k, ta.w, tb, wb, kept, kept_t));
+        kept = ta;
+        kept_t = t;
+        let idx = ((o * j.m_a + ia) * j.mid + m) * len + e;
+        var qi = 0u;
+        if ((j.flags & Q_ON_A) != 0u) {
+            qi = ia;
+        } else if ((j.flags & Q_ON_B) != 0u) {
+            qi = jb;
+        } else if ((j.flags & HAS_Q) != 0u) {
+            qi = (idx / j.q_stride) % j.q_len;
+        }
+        store(j, idx, mix4(wa, t.x, t.y, t.z, t.w), qi);
     }
 }

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use common::{expected, import, logit_tolerance, max_abs_diff, plan_steps};
 use innscope::engine::cpu::CpuEngine;
-use innscope::gpu::{GpuContext, GpuEngine};
-use innscope::inn::{PartitionKind, Plan};
+use innscope::gpu::{Discretization, GpuContext, GpuEngine};
+use innscope::inn::{PartitionKind, Plan, Quadrature};
 use innscope::model::{DiscreteWeights, Model, synthetic};
 use ndarray::{Array4, Ix4};
 
@@ -36,6 +36,13 @@ fn own_gpu() -> Option<Arc<GpuContext>> {
         }
     }
 }
+
+/// Every layout of the discretization passes: each must give the CPU engine's weights.
+const LAYOUTS: [Discretization; 3] = [
+    Discretization::PerAxis,
+    Discretization::Pairs,
+    Discretization::Rows,
+];
 
 /// Worst difference of GPU weights from reference weights, relative to each tensor's scale.
 fn worst_relative(gpu: &DiscreteWeights, reference: &DiscreteWeights) -> f32 {
@@ -113,11 +120,10 @@ fn check_fixture(name: &str) {
                 engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU engine"))
             }
         };
-        // Both ways of discretizing weights continuous in both channel axes: one pass (the
-        // default on hardware GPUs) and one pass per axis (the default on software ones).
-        for fused in [false, true] {
-            let path = if fused { "one pass" } else { "per axis" };
-            e.set_fused_discretization(fused);
+        // Every way of laying out the passes.
+        for layout in LAYOUTS {
+            let path = format!("{layout:?}");
+            e.set_discretization(layout);
             e.set_plan(&model, &plan).expect("re-discretizes");
             let weights = e.read_weights().expect("reads back");
             for (param, w) in &weights {
@@ -207,16 +213,16 @@ fn a_model_larger_than_one_binding_is_spread_over_buffers() {
     let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
     assert!(g.weight_buffers() >= 2, "{} buffers", g.weight_buffers());
     let batch = inputs(&model, 1, 64);
-    for fused in [false, true] {
-        g.set_fused_discretization(fused);
+    for layout in LAYOUTS {
+        g.set_discretization(layout);
         g.set_plan(&model, &plan).expect("re-discretizes");
         let (w, d, tol) = disagreement(&mut g, &c, &model, &batch);
         eprintln!(
-            "{} buffers of at most {binding} bytes (two axes a pass: {fused}): weights {w:e}, logits {d:e}",
+            "{} buffers of at most {binding} bytes ({layout:?}): weights {w:e}, logits {d:e}",
             g.weight_buffers()
         );
-        assert!(w <= 1e-6, "two axes a pass: {fused}");
-        assert!(d <= tol, "two axes a pass: {fused}: logits {d:e}");
+        assert!(w <= 1e-6, "{layout:?}");
+        assert!(d <= tol, "{layout:?}: logits {d:e}");
     }
 }
 
@@ -236,12 +242,12 @@ fn gpu_matches_cpu_on_resampled_learned_partitions() {
         let plan = model.resolve(&plan).expect("valid");
         let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
         let c = CpuEngine::new(&model, &plan).expect("CPU");
-        for fused in [false, true] {
-            g.set_fused_discretization(fused);
+        for layout in LAYOUTS {
+            g.set_discretization(layout);
             g.set_plan(&model, &plan).expect("re-discretizes");
             let (w, d, tol) = disagreement(&mut g, &c, &model, &batch);
-            assert!(w <= 1e-6, "{kind} {size} (one pass: {fused})");
-            assert!(d <= tol, "{kind} {size} (one pass: {fused}): logits {d:e}");
+            assert!(w <= 1e-6, "{kind} {size} ({layout:?})");
+            assert!(d <= tol, "{kind} {size} ({layout:?}): logits {d:e}");
         }
     }
 }
@@ -289,23 +295,73 @@ fn the_gpu_engine_redoes_only_the_parameters_a_plan_change_touches() {
     let Some(ctx) = gpu() else { return };
     let model = synthetic::spatial_demo(5).expect("model");
     let start = model.resolve(&Plan::native(model.native())).expect("valid");
-    for fused in [false, true] {
+    for layout in LAYOUTS {
         let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &start).expect("GPU");
-        g.set_fused_discretization(fused);
+        g.set_discretization(layout);
         g.set_plan(&model, &start).expect("re-discretizes");
         for (step, plan, changed) in plan_steps(&model) {
             g.set_plan(&model, &plan).expect("re-discretizes");
-            assert_eq!(
-                g.last_change(),
-                (changed.len(), 6),
-                "{step} (one pass: {fused})"
-            );
+            assert_eq!(g.last_change(), (changed.len(), 6), "{step} ({layout:?})");
             let cpu = CpuEngine::new(&model, &plan).expect("CPU");
             let d = worst_relative(
                 &g.read_weights().expect("read"),
                 &cpu.weights().expect("weights"),
             );
-            assert!(d <= 1e-6, "{step} (one pass: {fused}): {d:e}");
+            assert!(d <= 1e-6, "{step} ({layout:?}): {d:e}");
+        }
+    }
+}
+
+/// Quadrature along other axes than the input channels: along the axis a pass ends on (for a
+/// weight continuous in both channel axes, and for one continuous in its output channels
+/// only) and along a spatial axis that pass does not touch. Each layout of the passes takes
+/// the quadrature weight its own way; all must give the CPU engine's weights.
+#[test]
+fn quadrature_along_any_continuous_axis_matches_the_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let with_quadrature = |mut model: Model, param: &str, dim: usize| {
+        let p = model
+            .doc
+            .params
+            .iter_mut()
+            .find(|p| p.name == param)
+            .expect("parameter");
+        assert!(p.layout.axes[dim].is_continuous(), "{param} dim {dim}");
+        p.layout.quadrature = Some(Quadrature { dim, tau: 2.5 });
+        model
+    };
+    let resnet = synthetic::resnet18(4).expect("model");
+    let cases = [
+        // Both channel axes continuous, quadrature on the output channels.
+        (
+            with_quadrature(resnet.clone(), "layer1.0.conv1.weight", 0),
+            0.25,
+        ),
+        // Output channels alone continuous (rows of 3 x 7 x 7 values), quadrature on them.
+        (with_quadrature(resnet, "conv1.weight", 0), 0.25),
+        // Continuous in every axis, quadrature along the kernel's height.
+        (
+            with_quadrature(
+                synthetic::spatial_demo(6).expect("model"),
+                "conv2.weight",
+                2,
+            ),
+            0.5,
+        ),
+    ];
+    for (model, keep) in cases {
+        let mut plan = model.default_plan();
+        plan.set_keep(&model.doc.groups, keep);
+        plan.resolution = [model.native()[0] + 4, model.native()[1] + 4];
+        let plan = model.resolve(&plan).expect("valid");
+        let cpu = CpuEngine::new(&model, &plan).expect("CPU");
+        let cpu_weights = cpu.weights().expect("weights");
+        let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+        for layout in LAYOUTS {
+            g.set_discretization(layout);
+            g.set_plan(&model, &plan).expect("re-discretizes");
+            let d = worst_relative(&g.read_weights().expect("read"), &cpu_weights);
+            assert!(d <= 1e-6, "{} ({layout:?}): {d:e}", model.doc.name);
         }
     }
 }
@@ -323,15 +379,15 @@ fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
     let c = CpuEngine::new(&model, &plan).expect("CPU");
     let cpu_weights = c.weights().expect("weights");
-    for fused in [true, false] {
-        g.set_fused_discretization(fused);
+    for layout in LAYOUTS {
+        g.set_discretization(layout);
         g.set_plan(&model, &plan).expect("re-discretizes");
-        // The same plan, but the other passes: every weight is made again.
+        // The same plan, but other passes: every weight is made again.
         let (changed, all) = g.last_change();
-        assert_eq!(changed, all, "one pass: {fused}");
+        assert_eq!(changed, all, "{layout:?}");
         assert!(
             worst_relative(&g.read_weights().expect("read"), &cpu_weights) <= 1e-6,
-            "one pass: {fused}"
+            "{layout:?}"
         );
     }
     let batch = inputs(&model, 1, 64);

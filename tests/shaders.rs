@@ -47,6 +47,8 @@ fn every_shader_parses_and_validates() {
         .collect();
     for want in [
         "interp_batch",
+        "interp_one",
+        "interp_rows",
         "conv2d",
         "linear",
         "unary",

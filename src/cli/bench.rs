@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use innscope::engine::Engine;
 use innscope::engine::cpu::CpuEngine;
-use innscope::gpu::{GpuContext, GpuEngine, GpuTimer};
+use innscope::gpu::{Discretization, GpuContext, GpuEngine, GpuTimer};
 use innscope::inn::{GroupId, Plan, Resolved};
 use innscope::model::{Model, synthetic};
 use ndarray::Array4;
@@ -47,8 +47,9 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// How many axes each GPU discretization pass interpolates: `auto` (two on hardware GPUs,
-    /// one on software ones), `pairs` or `per-axis`.
+    /// How GPU discretization is laid out: `auto` (the engine's default, `rows`),
+    /// `per-axis` (one axis a pass), `pairs` (two axes a pass, a value per invocation) or
+    /// `rows` (two axes a pass, long rows in whole rows).
     #[arg(long, value_enum, default_value_t = GpuPasses::Auto)]
     pub gpu_passes: GpuPasses,
     /// How the host waits for the GPU: `auto` (poll briefly, then block, on hardware GPUs;
@@ -71,12 +72,14 @@ pub enum GpuWait {
 /// See [`BenchArgs::gpu_passes`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum GpuPasses {
-    /// The engine's choice for the adapter.
+    /// The engine's default.
     Auto,
     /// Two axes per pass.
     Pairs,
     /// One axis per pass.
     PerAxis,
+    /// Two axes per pass, long rows in whole rows.
+    Rows,
 }
 
 /// Median and 95th percentile of a set of timings, in milliseconds.
@@ -430,13 +433,14 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let mut g = GpuEngine::new(Arc::clone(ctx), case.model, p0)?;
             match args.gpu_passes {
                 GpuPasses::Auto => {}
-                GpuPasses::Pairs => g.set_fused_discretization(true),
-                GpuPasses::PerAxis => g.set_fused_discretization(false),
+                GpuPasses::Pairs => g.set_discretization(Discretization::Pairs),
+                GpuPasses::PerAxis => g.set_discretization(Discretization::PerAxis),
+                GpuPasses::Rows => g.set_discretization(Discretization::Rows),
             }
-            let passes = if g.fused_discretization() {
-                "two axes per pass"
-            } else {
-                "one axis per pass"
+            let passes = match g.discretization() {
+                Discretization::PerAxis => "one axis per pass",
+                Discretization::Pairs => "two axes per pass",
+                Discretization::Rows => "two axes per pass, long rows whole",
             };
             let mut e = Engine::Gpu(Box::new(g));
             let mut row = bench_engine(args, case, &mut e, Some(ctx))?;

@@ -182,6 +182,8 @@ pub struct Kernels {
     pub interp_batch: Kernel,
     /// The same for one parameter, its job in a uniform block.
     pub interp_one: Kernel,
+    /// The same in whole output rows, for parameters with long rows.
+    pub interp_rows: Kernel,
     /// Direct 2-D convolution (`forward.wgsl`).
     pub conv2d: Kernel,
     /// Fully connected layer.
@@ -341,6 +343,7 @@ impl GpuContext {
         let kernels = Kernels {
             interp_batch: kernel(&disc, "interp_batch"),
             interp_one: kernel(&disc, "interp_one"),
+            interp_rows: kernel(&disc, "interp_rows"),
             conv2d: kernel(&fwd, "conv2d"),
             linear: kernel(&fwd, "linear"),
             unary: kernel(&fwd, "unary"),

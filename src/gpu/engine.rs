@@ -17,7 +17,7 @@ use eframe::egui_wgpu::wgpu;
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::context::{GpuContext, STORAGE, Span, dispatch, new_buffer, u32_of};
-use super::discretize::{Arena, Batch, Uniform, words_limit};
+use super::discretize::{Arena, Batch, Discretization, Uniform, words_limit};
 use super::params::{
     AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
     SoftmaxParams, UnaryParams,
@@ -146,7 +146,7 @@ pub struct GpuEngine {
     dummy: wgpu::Buffer,
     scratch: Scratch,
     plan: Resolved,
-    fused: bool,
+    layout: Discretization,
     /// Whether every weight holds its values under `plan` (not after a failed change, nor
     /// after switching the discretization passes).
     complete: bool,
@@ -176,26 +176,26 @@ impl GpuEngine {
             dummy,
             scratch: Scratch::default(),
             plan: plan.clone(),
-            fused: false,
+            layout: Discretization::default(),
             complete: false,
             last_change: (0, 0),
             timer: None,
         };
-        engine.fused = engine.ctx.adapter.device_type != wgpu::DeviceType::Cpu;
         engine.set_plan(model, plan)?;
         Ok(engine)
     }
 
-    /// Interpolate two axes per pass (a weight continuous in both channel axes in one pass,
-    /// a 4-D kernel continuous in every axis in two) rather than one axis per pass; same
-    /// float operations, same results. The default is two axes on hardware GPUs, where it
-    /// halves the memory traffic, and one, parameter by parameter, on software adapters, where
-    /// the values recomputed along the second axis and the passes over every parameter cost
-    /// more than they save (lavapipe, ResNet-18-sized weights: 1.7 s against 3-4 s). Takes
-    /// effect at the next plan, for every parameter.
-    pub fn set_fused_discretization(&mut self, fused: bool) {
-        self.fused = fused;
+    /// Lay out the discretization passes as `layout` says (same float operations, same
+    /// results). Takes effect at the next plan, for every parameter.
+    pub fn set_discretization(&mut self, layout: Discretization) {
+        self.layout = layout;
         self.complete = false;
+    }
+
+    /// How the discretization passes are laid out.
+    #[must_use]
+    pub fn discretization(&self) -> Discretization {
+        self.layout
     }
 
     /// Time each plan change's GPU work with timestamps (for benchmarks); false where the
@@ -214,12 +214,6 @@ impl GpuEngine {
     /// A failed read-back or a lost device.
     pub fn last_gpu_time(&self) -> Result<Option<Duration>, GpuError> {
         self.timer.as_ref().map(|t| t.read(&self.ctx)).transpose()
-    }
-
-    /// Whether passes interpolate two axes each.
-    #[must_use]
-    pub fn fused_discretization(&self) -> bool {
-        self.fused
     }
 
     /// The context (device, queue, adapter).
@@ -272,19 +266,20 @@ impl GpuEngine {
             plan,
         )
         .map_err(crate::model::ModelError::from)?;
-        let (pairs, one_by_one) = (self.fused, !self.fused);
+        let layout = self.layout;
+        let one_by_one = layout == Discretization::PerAxis;
         let mut batch = Batch::new(
             model,
             plan,
             &changed,
             &self.arena,
             &bases,
-            pairs,
+            layout,
             one_by_one,
         )?;
         if batch.temp_words.iter().any(|&w| w > words_limit(&ctx)) {
             // Temporaries for every parameter at once would exceed a binding: one at a time.
-            batch = Batch::new(model, plan, &changed, &self.arena, &bases, pairs, true)?;
+            batch = Batch::new(model, plan, &changed, &self.arena, &bases, layout, true)?;
         }
         let mut encoder = ctx.encoder("innscope discretize");
         if let Some(t) = &self.timer {

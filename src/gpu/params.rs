@@ -53,6 +53,10 @@ impl Job {
     pub const FINAL: u32 = 2;
     /// Scale by quadrature weights and τ.
     pub const HAS_Q: u32 = 4;
+    /// The quadrature runs along axis a (its weight is the output row's).
+    pub const Q_ON_A: u32 = 8;
+    /// The quadrature runs along axis b (its weight is the point of axis b's).
+    pub const Q_ON_B: u32 = 16;
 }
 
 /// `ConvParams` of `conv2d`.
@@ -212,9 +216,21 @@ mod tests {
             .filter(|n| !n.is_empty())
             .collect();
         assert_eq!(names, fields);
-        let per = super::super::discretize::PER_INVOCATION;
-        let want = format!("const PER_INVOCATION: u32 = {per}u;");
-        assert!(wgsl.contains(&want), "{want}");
+        let consts = [
+            (
+                "PER_INVOCATION",
+                super::super::discretize::PER_INVOCATION as u32,
+            ),
+            ("ROWS", super::super::discretize::ROWS as u32),
+            ("FINAL", Job::FINAL),
+            ("HAS_Q", Job::HAS_Q),
+            ("Q_ON_A", Job::Q_ON_A),
+            ("Q_ON_B", Job::Q_ON_B),
+        ];
+        for (name, value) in consts {
+            let want = format!("const {name}: u32 = {value}u;");
+            assert!(wgsl.contains(&want), "{want}");
+        }
         let job = Job {
             tail: 7,
             ..Job::default()
