@@ -181,8 +181,8 @@ fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
     }
 }
 
-// One job, from a uniform block: what a CPU device (lavapipe) runs fastest, one parameter and
-// axis at a time.
+// One job, from a uniform block: a pass of the per-axis layout, one parameter and axis at a
+// time.
 @compute @workgroup_size(64)
 fn interp_one(@builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>,

@@ -20,7 +20,7 @@ use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
 use crate::model::{Model, ModelError};
 
-/// Invocations per workgroup of `interp_batch` and `interp_one`.
+/// Invocations per workgroup of every discretization kernel.
 const WORKGROUP: usize = 64;
 /// Outputs each invocation of `interp_batch` computes (`PER_INVOCATION` in the shader).
 pub(crate) const PER_INVOCATION: usize = 4;
@@ -519,7 +519,7 @@ impl Batch {
                 (3, temps[p.stage % 2].as_entire_binding()),
                 (4, b.weights.as_entire_binding()),
             ];
-            // A pass of one job takes it from a uniform block (CPU devices run that fastest).
+            // A pass of one job (the per-axis layout) takes it from a uniform block.
             // Invocations: one per output for one job, else 64 per workgroup of the jobs.
             let (kernel, u, total) = if p.count == 1 && !p.rows {
                 let job = &self.jobs[p.first as usize];
