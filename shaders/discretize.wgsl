@@ -49,7 +49,7 @@ const NO_AXIS: u32 = 0xffffffffu;
 // Outputs each invocation of interp_batch computes (a job's workgroups cover 64 times as many).
 const PER_INVOCATION: u32 = 4u;
 // Output rows (points along axis a) each invocation of interp_rows computes.
-const ROWS: u32 = 4u;
+const ROWS: u32 = 8u;
 const FINAL: u32 = 2u;
 const HAS_Q: u32 = 4u;
 // The quadrature runs along axis a, or along axis b (interp_rows then needs no division).

@@ -24,8 +24,11 @@ use crate::model::{Model, ModelError};
 const WORKGROUP: usize = 64;
 /// Outputs each invocation of `interp_batch` computes (`PER_INVOCATION` in the shader).
 pub(crate) const PER_INVOCATION: usize = 4;
-/// Output rows each invocation of `interp_rows` computes (`ROWS` in the shader).
-pub(crate) const ROWS: usize = 4;
+/// Output rows each invocation of `interp_rows` computes (`ROWS` in the shader). More rows
+/// share more of the values mixed along axis b but leave fewer invocations to run at once: on
+/// lavapipe, ResNet-18-sized weights took 1.07 s on the GPU's clock with 4, 0.90 s with 8 and
+/// 0.80 s with 16; 8 keeps a large GPU's cores busy on the smaller layers.
+pub(crate) const ROWS: usize = 8;
 /// Values after axis a (a point of axis b and the inner values) from which a job goes to
 /// `interp_rows`: a shorter row would leave most of each workgroup idle.
 const ROW_MIN: usize = WORKGROUP;
@@ -35,9 +38,9 @@ const ROW_MIN: usize = WORKGROUP;
 ///
 /// The default is [`Discretization::Rows`] on every adapter: two axes per pass halve the
 /// memory traffic of one per pass, and whole rows cut the loads and index arithmetic of each
-/// value. On lavapipe (two cores) it is also the fastest: ResNet-18-sized weights in 1.22 s,
-/// against 1.64 s one axis per pass and 1.91 s two per pass a value per invocation; the demo
-/// in 54-60 ms against 62-78 and 66-71.
+/// value. On lavapipe (two cores) it is also the fastest: ResNet-18-sized weights in 1.07 s,
+/// against 1.63 s one axis per pass and 1.83 s two per pass a value per invocation; the demo
+/// in 50 ms against 63 and 71 (`innscope bench --engine gpu --gpu-passes ...`, medians).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Discretization {
     /// One axis per pass, parameter by parameter, each pass's job in a uniform block
