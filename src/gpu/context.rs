@@ -133,18 +133,36 @@ impl Span {
     }
 }
 
+/// What a kernel binds: a whole buffer, or a [`Span`] of one.
+pub(crate) trait Bind {
+    /// As a binding resource.
+    fn resource(&self) -> wgpu::BindingResource<'_>;
+}
+
+impl Bind for wgpu::Buffer {
+    fn resource(&self) -> wgpu::BindingResource<'_> {
+        self.as_entire_binding()
+    }
+}
+
+impl Bind for Span {
+    fn resource(&self) -> wgpu::BindingResource<'_> {
+        self.binding()
+    }
+}
+
 /// Record one dispatch of `kernel` over `total` invocations with `bindings` at 0...
 pub(crate) fn dispatch(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
     kernel: &Kernel,
-    bindings: &[wgpu::BindingResource<'_>],
+    bindings: &[&dyn Bind],
     total: u32,
 ) {
     let numbered: Vec<(u32, wgpu::BindingResource<'_>)> = bindings
         .iter()
         .enumerate()
-        .map(|(i, b)| (u32::try_from(i).unwrap_or(0), b.clone()))
+        .map(|(i, b)| (u32::try_from(i).unwrap_or(0), b.resource()))
         .collect();
     dispatch_at(ctx, encoder, kernel, &numbered, total);
 }

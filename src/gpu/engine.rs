@@ -471,13 +471,7 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.conv2d,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            wbuf.binding(),
-                            bbuf.binding(),
-                            out.as_entire_binding(),
-                        ],
+                        &[&u, &x, &wbuf, &bbuf, &out],
                         total,
                     );
                 }
@@ -499,13 +493,7 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.linear,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            wbuf.binding(),
-                            bbuf.binding(),
-                            out.as_entire_binding(),
-                        ],
+                        &[&u, &x, &wbuf, &bbuf, &out],
                         total,
                     );
                 }
@@ -524,17 +512,7 @@ impl GpuEngine {
                             _pad: [0; 2],
                         },
                     );
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.unary,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
-                        total,
-                    );
+                    dispatch(&ctx, &mut encoder, &k.unary, &[&u, &x, &out], total);
                 }
                 Op::AvgPool2d {
                     kernel,
@@ -573,17 +551,7 @@ impl GpuEngine {
                         _pad: [0; 2],
                     };
                     let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.pool2d,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
-                        total,
-                    );
+                    dispatch(&ctx, &mut encoder, &k.pool2d, &[&u, &x, &out], total);
                 }
                 Op::GlobalAvgPool => {
                     let (x, xs) = arg(0)?;
@@ -598,11 +566,7 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.global_avg_pool,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
+                        &[&u, &x, &out],
                         total,
                     );
                 }
@@ -638,15 +602,7 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.batch_norm,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            mean.binding(),
-                            var.binding(),
-                            wbuf.binding(),
-                            bbuf.binding(),
-                            out.as_entire_binding(),
-                        ],
+                        &[&u, &x, &mean, &var, &wbuf, &bbuf, &out],
                         total,
                     );
                 }
@@ -660,18 +616,7 @@ impl GpuEngine {
                             _pad: [0; 3],
                         },
                     );
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.add,
-                        &[
-                            u.as_entire_binding(),
-                            a.as_entire_binding(),
-                            b.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
-                        total,
-                    );
+                    dispatch(&ctx, &mut encoder, &k.add, &[&u, &a, &b, &out], total);
                 }
                 Op::Flatten => {
                     let (x, _) = arg(0)?;
@@ -689,17 +634,7 @@ impl GpuEngine {
                         _pad: [0; 2],
                     };
                     let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.select_pixel,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
-                        total,
-                    );
+                    dispatch(&ctx, &mut encoder, &k.select_pixel, &[&u, &x, &out], total);
                 }
                 Op::Softmax => {
                     let (x, xs) = arg(0)?;
@@ -715,11 +650,7 @@ impl GpuEngine {
                         &ctx,
                         &mut encoder,
                         &k.softmax,
-                        &[
-                            u.as_entire_binding(),
-                            x.as_entire_binding(),
-                            out.as_entire_binding(),
-                        ],
+                        &[&u, &x, &out],
                         u32_of(rows, "rows")?,
                     );
                 }

@@ -230,11 +230,7 @@ impl WeightView {
             &self.ctx,
             &mut encoder,
             &self.slice_range,
-            &[
-                self.params[0].as_entire_binding(),
-                buffer.binding(),
-                self.range.as_entire_binding(),
-            ],
+            &[&self.params[0], &buffer, &self.range],
             whole.rows * whole.cols,
         );
         let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -389,11 +385,7 @@ impl WeightView {
             &self.ctx,
             &mut encoder,
             &self.channel_sums,
-            &[
-                uniform.as_entire_binding(),
-                buffer.binding(),
-                out.as_entire_binding(),
-            ],
+            &[&uniform, &buffer, &out],
             u32_of(total, "sums")?,
         );
         let bits = self.ctx.read_words(encoder, &out, 0, total)?;
