@@ -9,7 +9,7 @@
 //! along two at once, so a 4-D kernel continuous in every axis takes two passes (or four), and
 //! the host records the same few commands for ten parameters or a thousand.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eframe::egui_wgpu::wgpu;
 
@@ -384,7 +384,7 @@ impl Batch {
     pub fn new(
         model: &Model,
         plan: &Resolved,
-        changed: &[String],
+        changed: &BTreeSet<String>,
         arena: &Arena,
         bases: &BasisCache,
         layout: Discretization,

@@ -222,7 +222,7 @@ impl Model {
     /// sampled at other points); every parameter when there is no `from` (nothing discretized
     /// yet, or a change that did not complete).
     #[must_use]
-    pub fn params_to_redo(&self, from: Option<&Resolved>, to: &Resolved) -> Vec<String> {
+    pub fn params_to_redo(&self, from: Option<&Resolved>, to: &Resolved) -> BTreeSet<String> {
         self.doc
             .params
             .iter()
