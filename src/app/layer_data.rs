@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use ndarray::{Array2, ArrayD, Axis};
 
-use crate::inn::discretize::discretize;
+use crate::inn::discretize::sample_function;
 use crate::inn::partition::linspace;
 use crate::inn::{AxisKind, ParamLayout, Resolved};
 use crate::model::ParamSpec;
@@ -41,26 +41,21 @@ pub struct Plane {
     pub cols: Vec<f32>,
 }
 
-/// The function sampled three ways, for one slice.
+/// The function sampled three ways, for one slice: values of the continuous kernel itself,
+/// without quadrature, `τ` or the area element (which only the discrete weights carry).
 #[derive(Clone, Debug, Default)]
 pub struct LayerPlanes {
-    /// Finely sampled (uniform, `FINE` points per continuous axis), without quadrature.
+    /// Finely sampled (uniform, `FINE` points per continuous channel axis; a spatial slice also
+    /// 8x finer in space).
     pub fine: Plane,
-    /// At the control points (λ itself).
+    /// At the control points (λ itself along channel axes).
     pub control: Plane,
-    /// At the current partition, without quadrature (the function's values).
+    /// At the current partition and resolution.
     pub samples: Plane,
 }
 
 /// Points per continuous axis of the fine sampling.
 pub const FINE: usize = 48;
-
-fn without_quadrature(layout: &ParamLayout) -> ParamLayout {
-    ParamLayout {
-        quadrature: None,
-        ..layout.clone()
-    }
-}
 
 /// Positions of the entries along `dim` under `plan` (discrete axes spread over `[-1, 1]`).
 fn positions(layout: &ParamLayout, dim: usize, n: usize, plan: &Resolved) -> Vec<f32> {
@@ -72,19 +67,43 @@ fn positions(layout: &ParamLayout, dim: usize, n: usize, plan: &Resolved) -> Vec
         .unwrap_or_else(|| linspace(n))
 }
 
-/// A plan sampling every group of this parameter at `FINE` uniform points, spatial axes 8x finer.
-fn fine_plan(layout: &ParamLayout, plan: &Resolved) -> Resolved {
+/// A plan sampling every group of this parameter at `FINE` uniform points. Spatial axes stay
+/// at the plan's taps for a channel slice, so that its tap `(r, s)` is the same position as the
+/// samples' (a finer kernel has more taps, and its tap `(r, s)` lies elsewhere); a spatial slice
+/// is sampled 8x finer than the native kernel.
+fn fine_plan(layout: &ParamLayout, plan: &Resolved, which: Slice) -> Resolved {
     let mut partitions: BTreeMap<u32, Vec<f32>> = plan.partitions.clone();
     for a in &layout.axes {
         if let AxisKind::Channel { group } = a {
             partitions.insert(*group, linspace(FINE));
         }
     }
+    let scale = match which {
+        Slice::Channels { .. } => plan.scale,
+        Slice::Spatial { .. } => [8.0, 8.0],
+    };
     Resolved {
         partitions,
         resolution: plan.resolution,
-        scale: [8.0, 8.0],
+        scale,
     }
+}
+
+/// `layout` with its channel axes made discrete at λ's control counts: sampling λ with it
+/// keeps the control values along channels and interpolates only in space (no quadrature,
+/// which runs along a channel axis).
+fn channels_kept(layout: &ParamLayout, lambda_shape: &[usize]) -> ParamLayout {
+    let mut kept = ParamLayout {
+        quadrature: None,
+        ..layout.clone()
+    };
+    for (d, axis) in kept.axes.iter_mut().enumerate() {
+        if matches!(axis, AxisKind::Channel { .. }) {
+            *axis = AxisKind::Discrete;
+            kept.shape[d] = lambda_shape[d];
+        }
+    }
+    kept
 }
 
 fn slice(values: &ArrayD<f32>, which: Slice) -> Array2<f32> {
@@ -153,22 +172,30 @@ pub fn planes(
     which: Slice,
     plan: &Resolved,
 ) -> LayerPlanes {
-    let layout = without_quadrature(&param.layout);
-    let fine_plan = fine_plan(&layout, plan);
-    let fine = discretize(lambda.view(), &layout, &fine_plan)
-        .map(|f| plane(&f, &layout, which, &fine_plan))
+    let layout = &param.layout;
+    let fine_plan = fine_plan(layout, plan, which);
+    let fine = sample_function(lambda.view(), layout, &fine_plan)
+        .map(|f| plane(&f, layout, which, &fine_plan))
         .unwrap_or_default();
-    let samples = discretize(lambda.view(), &layout, plan)
-        .map(|f| plane(&f, &layout, which, plan))
+    let samples = sample_function(lambda.view(), layout, plan)
+        .map(|f| plane(&f, layout, which, plan))
         .unwrap_or_default();
-    // Control values sit at linspace(N) along each continuous axis.
-    let control_values = slice(lambda, which);
+    // Control values sit at linspace(N) along each continuous channel axis. A channel slice
+    // takes them at the plan's tap (r, s), like the other planes; a spatial slice shows the
+    // native taps, which are λ's own.
+    let control_values = match which {
+        Slice::Channels { .. } => {
+            sample_function(lambda.view(), &channels_kept(layout, lambda.shape()), plan)
+                .map_or_else(|_| Array2::zeros((0, 0)), |c| slice(&c, which))
+        }
+        Slice::Spatial { .. } => slice(lambda, which),
+    };
     let (rd, cd) = slice_dims(lambda.ndim(), which);
     let at = |d: usize, n: usize| {
         if layout.axes[d].is_continuous() {
             linspace(n)
         } else {
-            positions(&layout, d, n, plan)
+            positions(layout, d, n, plan)
         }
     };
     let control = Plane {
@@ -230,6 +257,98 @@ impl PlanesCache {
                 self.entry = Some((param.name.clone(), slice, key, Rc::clone(&p)));
                 Some(p)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::IxDyn;
+
+    use super::*;
+    use crate::inn::quadrature::Quadrature;
+
+    /// A 3×3 conv continuous in both channel axes (groups 0 and 1) and in space, with
+    /// quadrature on its input channels, as the demo's convolutions are.
+    fn conv() -> ParamSpec {
+        ParamSpec {
+            name: "conv.weight".into(),
+            layout: ParamLayout {
+                shape: vec![8, 6, 3, 3],
+                axes: vec![
+                    AxisKind::Channel { group: 0 },
+                    AxisKind::Channel { group: 1 },
+                    AxisKind::SpatialH,
+                    AxisKind::SpatialW,
+                ],
+                quadrature: Some(Quadrature { dim: 1, tau: 2.5 }),
+            },
+        }
+    }
+
+    /// Seven points for group 0, a non-uniform five for group 1, at `scale` times the native
+    /// resolution of 28 px.
+    fn plan(scale: f32) -> Resolved {
+        let mut partitions = BTreeMap::new();
+        partitions.insert(0, linspace(7));
+        partitions.insert(1, vec![-1.0, -0.7, 0.1, 0.4, 1.0]);
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let px = (28.0 * scale) as usize;
+        Resolved {
+            partitions,
+            resolution: [px, px],
+            scale: [scale, scale],
+        }
+    }
+
+    fn all_close(p: &Plane, want: f32, what: &str) {
+        assert!(!p.values.is_empty(), "{what}: empty plane");
+        for v in &p.values {
+            assert!((v - want).abs() < 1e-5, "{what}: {v}, want {want}");
+        }
+    }
+
+    /// Cubic convolution reproduces a constant exactly (its weights sum to 1), so every plane
+    /// of a constant kernel is that constant: with no quadrature, τ or area element in it, at
+    /// the native resolution and at twice it, in either slice.
+    #[test]
+    fn a_constant_kernel_is_its_constant_on_every_plane() {
+        let lambda = ArrayD::from_elem(IxDyn(&[5, 4, 3, 3]), 0.37_f32);
+        for scale in [1.0, 2.0] {
+            for which in [
+                Slice::Channels { r: 1, s: 1 },
+                Slice::Spatial { a: 2, b: 1 },
+            ] {
+                let p = planes(&conv(), &lambda, which, &plan(scale));
+                let what = format!("scale {scale}, {which:?}");
+                all_close(&p.fine, 0.37, &format!("fine, {what}"));
+                all_close(&p.control, 0.37, &format!("control, {what}"));
+                all_close(&p.samples, 0.37, &format!("samples, {what}"));
+            }
+        }
+    }
+
+    /// A kernel that varies only in space, `λ[o, i, r, s] = 3r + s`: a channel slice at tap
+    /// `(r, s)` is the kernel's value at that tap's position on all three planes. At twice the
+    /// native resolution the taps are at -1, -½, 0, ½, 1, so tap (2, 4) sits on the control
+    /// point (1, 2), where the value is 5; at the native resolution tap (0, 2) is the control
+    /// point (0, 2), value 2.
+    #[test]
+    fn a_channel_slice_shows_the_tap_it_names() {
+        let lambda = ArrayD::from_shape_fn(IxDyn(&[5, 4, 3, 3]), |i| {
+            #[expect(clippy::cast_precision_loss)]
+            let v = (3 * i[2] + i[3]) as f32;
+            v
+        });
+        for (scale, r, s, want) in [(1.0, 0, 2, 2.0), (2.0, 2, 4, 5.0)] {
+            let p = planes(&conv(), &lambda, Slice::Channels { r, s }, &plan(scale));
+            let what = format!("scale {scale}, tap ({r}, {s})");
+            all_close(&p.fine, want, &format!("fine, {what}"));
+            all_close(&p.control, want, &format!("control, {what}"));
+            all_close(&p.samples, want, &format!("samples, {what}"));
+            assert_eq!(p.fine.values.dim(), (FINE, FINE), "{what}");
+            assert_eq!(p.control.values.dim(), (5, 4), "{what}");
+            assert_eq!(p.samples.values.dim(), (7, 5), "{what}");
         }
     }
 }

@@ -747,6 +747,38 @@ pub fn discretize_with(
             .map(|(q, spec)| (q, spec.dim, spec.tau)),
         area: layout.area_factor(plan),
     };
+    interpolate(lambda, layout, plan, cache, scale)
+}
+
+/// The continuous function itself at `plan`'s points: λ interpolated along every continuous
+/// axis, without the quadrature weights, `τ` or the spatial area element that [`discretize`]
+/// applies. At a continuous spatial axis this is the kernel's value at each tap position,
+/// whatever the resolution (where [`discretize`] also scales by `(R0 / R)²`).
+///
+/// # Errors
+/// As [`discretize`].
+pub fn sample_function(
+    lambda: ArrayViewD<'_, f32>,
+    layout: &ParamLayout,
+    plan: &Resolved,
+) -> Result<ArrayD<f32>, Error> {
+    check_lambda_shape(lambda.shape(), layout)?;
+    checked_elements(&layout.discrete_shape(plan)?)?;
+    let scale = FinalScale {
+        quadrature: None,
+        area: 1.0,
+    };
+    interpolate(lambda, layout, plan, None, scale)
+}
+
+/// λ interpolated along every continuous axis under `plan`, `scale` applied by the last pass.
+fn interpolate(
+    lambda: ArrayViewD<'_, f32>,
+    layout: &ParamLayout,
+    plan: &Resolved,
+    cache: Option<&BasisCache>,
+    scale: FinalScale<'_>,
+) -> Result<ArrayD<f32>, Error> {
     let dims: Vec<usize> = (0..layout.axes.len())
         .rev()
         .filter(|&d| layout.axes[d].is_continuous())
