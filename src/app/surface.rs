@@ -168,8 +168,9 @@ impl SurfacePanel {
             .chain(data.control.values.iter())
             .fold(1e-12_f32, |a, v| a.max(v.abs()));
         let zs = 0.7 / zmax;
+        let colour_range = colour_range(&data.fine).unwrap_or(zmax);
         draw_box(&painter, &cam, ui.visuals().weak_text_color());
-        let quads = sorted_quads(&cam, &data.fine, zs, zmax);
+        let quads = sorted_quads(&cam, &data.fine, zs, colour_range);
         if quads.is_empty() {
             draw_curve(&painter, &cam, &data.fine, zs);
         } else if let Some(srgb_target) = self.wgpu_target {
@@ -192,10 +193,17 @@ impl SurfacePanel {
             &cam,
             &data.control,
             zs,
-            2.0,
+            dot_radius(&cam, &data.control, 2.0),
             ui.visuals().strong_text_color(),
         );
-        draw_points(&painter, &cam, &data.samples, zs, 3.5, theme::NOW);
+        draw_points(
+            &painter,
+            &cam,
+            &data.samples,
+            zs,
+            dot_radius(&cam, &data.samples, 3.5),
+            theme::NOW,
+        );
         let text = ui.visuals().text_color();
         let font = egui::FontId::proportional(12.0);
         let (p, _) = cam.project(0.0, -1.25, -1.0);
@@ -217,7 +225,9 @@ impl SurfacePanel {
         painter.text(
             rect.left_top() + Vec2::new(4.0, 4.0),
             egui::Align2::LEFT_TOP,
-            format!("height: F, the continuous kernel (max |F| {zmax:.3})"),
+            format!(
+                "height: F, the continuous kernel (max |F| {zmax:.3}); colour saturates at ±{colour_range:.3}"
+            ),
             font,
             text,
         );
@@ -410,7 +420,30 @@ fn draw_box(painter: &egui::Painter, cam: &Camera, color: Color32) {
 }
 
 /// Quads of the fine surface projected to the screen, far to near, coloured by height.
-fn sorted_quads(cam: &Camera, fine: &Plane, zs: f32, zmax: f32) -> Vec<([Pos2; 4], Color32)> {
+/// The colour scale of the surface: the 98th percentile of |F|, so that a few spikes (common
+/// in trained kernels) do not wash the rest of the surface out to the colour of zero. Heights
+/// stay true to scale. `None` for an empty or all-zero plane.
+fn colour_range(fine: &Plane) -> Option<f32> {
+    let mut mags: Vec<f32> = fine
+        .values
+        .iter()
+        .map(|v| v.abs())
+        .filter(|v| v.is_finite())
+        .collect();
+    if mags.is_empty() {
+        return None;
+    }
+    let k = (mags.len() - 1) * 98 / 100;
+    let (_, &mut p98, _) = mags.select_nth_unstable_by(k, f32::total_cmp);
+    (p98 > 0.0).then_some(p98)
+}
+
+fn sorted_quads(
+    cam: &Camera,
+    fine: &Plane,
+    zs: f32,
+    colour_range: f32,
+) -> Vec<([Pos2; 4], Color32)> {
     let (nr, nc) = fine.values.dim();
     if nr < 2 || nc < 2 {
         return Vec::new();
@@ -436,7 +469,7 @@ fn sorted_quads(cam: &Camera, fine: &Plane, zs: f32, zmax: f32) -> Vec<([Pos2; 4
             quads.push((
                 depth,
                 [c[0].0, c[1].0, c[2].0, c[3].0],
-                theme::diverging(mean / zmax),
+                theme::diverging(mean / colour_range),
             ));
         }
     }
@@ -477,6 +510,16 @@ fn draw_curve(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32) {
         })
         .collect();
     painter.add(Shape::line(pts, Stroke::new(2.0, theme::REFERENCE)));
+}
+
+/// Radius of the markers of `plane`'s points: at most `max`, and less on a dense grid, so that
+/// the markers of a wide partition (hundreds of points per side) leave the surface visible
+/// between them.
+fn dot_radius(cam: &Camera, plane: &Plane, max: f32) -> f32 {
+    // The points span [-1, 1], 2 · scale pixels across before perspective.
+    let per_side = plane.rows.len().max(plane.cols.len()).max(2) as f32;
+    let spacing = 2.0 * cam.scale / (per_side - 1.0);
+    (0.3 * spacing).clamp(0.75, max)
 }
 
 fn draw_points(
