@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use ndarray::{Array2, ArrayD, Axis};
+use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
+use crate::inn::basis::Basis;
 use crate::inn::discretize::sample_function;
 use crate::inn::partition::linspace;
 use crate::inn::{AxisKind, ParamLayout, Resolved};
@@ -89,21 +90,56 @@ fn fine_plan(layout: &ParamLayout, plan: &Resolved, which: Slice) -> Resolved {
     }
 }
 
-/// `layout` with its channel axes made discrete at λ's control counts: sampling λ with it
-/// keeps the control values along channels and interpolates only in space (no quadrature,
-/// which runs along a channel axis).
-fn channels_kept(layout: &ParamLayout, lambda_shape: &[usize]) -> ParamLayout {
-    let mut kept = ParamLayout {
+/// λ of a 4-D kernel at one tap of `plan` (`(N_a, N_b, 1, 1)`): its spatial axes interpolated
+/// at that tap's position, or the tap itself where they are discrete, with the layout that
+/// samples it along the channel axes only. Every plane of a channel slice comes from it, so a
+/// slider tick interpolates one tap of the kernel's channels, not all of them.
+fn at_tap(
+    layout: &ParamLayout,
+    lambda: &ArrayD<f32>,
+    (r, s): (usize, usize),
+    plan: &Resolved,
+) -> Option<(ParamLayout, ArrayD<f32>)> {
+    let shape = lambda.shape();
+    // The weight of each λ tap along one spatial axis at the shown tap's position.
+    let along = |dim: usize, tap: usize| -> Option<Vec<f32>> {
+        let n = shape[dim];
+        let mut w = vec![0.0; n];
+        match layout.axis_points(dim, plan).ok()? {
+            Some(points) => {
+                let x = *points.get(tap.min(points.len().checked_sub(1)?))?;
+                let basis = Basis::new(&[x], n);
+                for (&t, &wt) in basis.taps.first()?.iter().zip(basis.weights.first()?) {
+                    *w.get_mut(t as usize)? += wt;
+                }
+            }
+            None => *w.get_mut(tap.min(n.checked_sub(1)?))? = 1.0,
+        }
+        Some(w)
+    };
+    let (wh, ww) = (along(2, r)?, along(3, s)?);
+    let lambda = lambda.view().into_dimensionality::<ndarray::Ix4>().ok()?;
+    let mut reduced = Array2::<f32>::zeros((shape[0], shape[1]));
+    // At the native resolution (and for discrete axes) a single weight is non-zero, 1.
+    for (i, &h) in wh.iter().enumerate() {
+        for (j, &w) in ww.iter().enumerate() {
+            if h * w != 0.0 {
+                reduced.scaled_add(h * w, &lambda.index_axis(Axis(3), j).index_axis(Axis(2), i));
+            }
+        }
+    }
+    let reduced = reduced
+        .into_shape_with_order(IxDyn(&[shape[0], shape[1], 1, 1]))
+        .ok()?;
+    let mut one = ParamLayout {
         quadrature: None,
         ..layout.clone()
     };
-    for (d, axis) in kept.axes.iter_mut().enumerate() {
-        if matches!(axis, AxisKind::Channel { .. }) {
-            *axis = AxisKind::Discrete;
-            kept.shape[d] = lambda_shape[d];
-        }
+    for dim in [2, 3] {
+        one.axes[dim] = AxisKind::Discrete;
+        one.shape[dim] = 1;
     }
-    kept
+    Some((one, reduced))
 }
 
 fn slice(values: &ArrayD<f32>, which: Slice) -> Array2<f32> {
@@ -172,7 +208,17 @@ pub fn planes(
     which: Slice,
     plan: &Resolved,
 ) -> LayerPlanes {
-    let layout = &param.layout;
+    // A channel slice of a 4-D kernel: everything from the one tap it shows.
+    let tap = match which {
+        Slice::Channels { r, s } if lambda.ndim() == 4 && param.layout.axes.len() == 4 => {
+            at_tap(&param.layout, lambda, (r, s), plan)
+        }
+        _ => None,
+    };
+    let (layout, lambda, which) = match &tap {
+        Some((layout, lambda)) => (layout, lambda, Slice::Channels { r: 0, s: 0 }),
+        None => (&param.layout, lambda, which),
+    };
     let fine_plan = fine_plan(layout, plan, which);
     let fine = sample_function(lambda.view(), layout, &fine_plan)
         .map(|f| plane(&f, layout, which, &fine_plan))
@@ -180,16 +226,9 @@ pub fn planes(
     let samples = sample_function(lambda.view(), layout, plan)
         .map(|f| plane(&f, layout, which, plan))
         .unwrap_or_default();
-    // Control values sit at linspace(N) along each continuous channel axis. A channel slice
-    // takes them at the plan's tap (r, s), like the other planes; a spatial slice shows the
-    // native taps, which are λ's own.
-    let control_values = match which {
-        Slice::Channels { .. } => {
-            sample_function(lambda.view(), &channels_kept(layout, lambda.shape()), plan)
-                .map_or_else(|_| Array2::zeros((0, 0)), |c| slice(&c, which))
-        }
-        Slice::Spatial { .. } => slice(lambda, which),
-    };
+    // Control values sit at linspace(N) along each continuous channel axis (and a spatial
+    // slice shows the native taps, which are λ's own).
+    let control_values = slice(lambda, which);
     let (rd, cd) = slice_dims(lambda.ndim(), which);
     let at = |d: usize, n: usize| {
         if layout.axes[d].is_continuous() {
@@ -263,8 +302,6 @@ impl PlanesCache {
 
 #[cfg(test)]
 mod tests {
-    use ndarray::IxDyn;
-
     use super::*;
     use crate::inn::quadrature::Quadrature;
 
