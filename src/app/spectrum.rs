@@ -1,7 +1,9 @@
-//! Frequency-domain filters: the 2-D spectrum of the selected kernel slice — the continuous
-//! function sampled finely against its samples at the current partition (so aliasing from a
-//! coarse partition shows) — and a grid of per-output-channel spatial spectra of the discrete
-//! kernels at the current resolution. Log-magnitude (or phase) with a colour legend.
+//! Frequency-domain filters: the 2-D Fourier transform of the selected kernel slice — from the
+//! continuous function sampled finely, and from its samples at the current partition — on one
+//! frequency grid in cycles over [-1, 1], so that the two compare bin for bin and aliasing from
+//! a coarse partition shows as copies of the spectrum; and a grid of per-output-channel spatial
+//! spectra of the discrete kernels at the current resolution. Log-magnitude (or phase) with a
+//! colour legend.
 
 use eframe::egui::{self, TextureHandle, Vec2};
 use ndarray::{Array2, Array3, Axis, s};
@@ -10,8 +12,9 @@ use rustfft::num_complex::Complex32;
 
 use super::gpu_view::GpuView;
 use super::heatmap::{self, Scale};
-use super::layer_data::{PlanesCache, Slice, plan_key};
+use super::layer_data::{Plane, PlanesCache, Slice, plan_key};
 use super::state::State;
+use crate::inn::quadrature::trapezoid;
 
 /// 2-D DFT of `x` zero-padded to `size`, centred (zero frequency in the middle).
 #[must_use]
@@ -42,6 +45,57 @@ pub fn spectrum(x: &Array2<f32>, size: [usize; 2]) -> Array2<Complex32> {
     })
 }
 
+/// Frequencies (cycles over [-1, 1]) at which [`fourier`] is evaluated along an axis sampled at
+/// `n` points: the integers up to the Nyquist frequency of `n` uniform points, `(n - 1) / 2`,
+/// and at most [`MAX_CYCLES`]; zero alone for a single point.
+#[must_use]
+pub fn frequencies(n: usize) -> Vec<f32> {
+    #[expect(clippy::cast_possible_wrap, reason = "capped at MAX_CYCLES")]
+    let k = (n.saturating_sub(1) / 2).min(MAX_CYCLES) as i32;
+    #[expect(clippy::cast_precision_loss, reason = "small integers")]
+    (-k..=k).map(|f| f as f32).collect()
+}
+
+/// Largest frequency [`frequencies`] goes to.
+pub const MAX_CYCLES: usize = 32;
+
+/// The 2-D Fourier transform of a function known at the points of `plane`,
+/// `X(u, v) = ∫∫ F(x, y) e^{-iπ(ux + vy)} dx dy`, by the trapezoid rule on the plane's own
+/// positions (which need not be uniform: a learned partition is not), at frequencies `fu`
+/// along rows and `fv` along columns, in cycles over [-1, 1]. An axis with a single point is
+/// not integrated (weight 1). Four real matrix products: `E_r (w_r F w_c) E_cᵀ`.
+#[must_use]
+pub fn fourier(plane: &Plane, fu: &[f32], fv: &[f32]) -> Array2<Complex32> {
+    let (m, n) = plane.values.dim();
+    if m == 0 || n == 0 || plane.rows.len() != m || plane.cols.len() != n {
+        return Array2::zeros((fu.len(), fv.len()));
+    }
+    let weights = |p: &[f32]| trapezoid(p).unwrap_or_else(|_| vec![1.0; p.len()]);
+    let (wr, wc) = (weights(&plane.rows), weights(&plane.cols));
+    let y = Array2::from_shape_fn((m, n), |(i, j)| plane.values[[i, j]] * wr[i] * wc[j]);
+    let basis = |f: &[f32], p: &[f32], trig: fn(f32) -> f32| {
+        Array2::from_shape_fn((f.len(), p.len()), |(k, i)| {
+            trig(std::f32::consts::PI * f[k] * p[i])
+        })
+    };
+    let (cr, sr) = (
+        basis(fu, &plane.rows, f32::cos),
+        basis(fu, &plane.rows, f32::sin),
+    );
+    let (cc, sc) = (
+        basis(fv, &plane.cols, f32::cos),
+        basis(fv, &plane.cols, f32::sin),
+    );
+    // A = y E_cᵀ with E_c = C_c - i S_c; X = E_r A with E_r = C_r - i S_r.
+    let ar = y.dot(&cc.t());
+    let ai = -y.dot(&sc.t());
+    let re = cr.dot(&ar) + sr.dot(&ai);
+    let im = cr.dot(&ai) - sr.dot(&ar);
+    ndarray::Zip::from(&re)
+        .and(&im)
+        .map_collect(|&r, &i| Complex32::new(r, i))
+}
+
 /// `log10(|X| + ε)` of a spectrum, normalised by the number of samples.
 #[must_use]
 pub fn log_magnitude(x: &Array2<Complex32>, samples: usize) -> Array2<f32> {
@@ -58,6 +112,10 @@ struct Cached {
     plan: u64,
     generation: u64,
     images: [Array2<f32>; 3],
+    /// Largest frequency along rows and columns of the first two images (cycles over [-1, 1]).
+    cycles: [f32; 2],
+    /// Names of the slice's row and column axes.
+    axes: (&'static str, &'static str),
 }
 
 /// View state.
@@ -99,18 +157,16 @@ impl SpectrumPanel {
             let Some(p) = planes.get(state, slice) else {
                 return;
             };
-            let fine = &p.fine.values;
-            let disc = &p.samples.values;
-            let size = [
-                fine.nrows().max(disc.nrows()).next_power_of_two().max(16),
-                fine.ncols().max(disc.ncols()).next_power_of_two().max(16),
-            ];
-            let show = |x: &Array2<f32>| {
-                let sp = spectrum(x, size);
+            // One frequency grid for both, up to the fine sampling's Nyquist frequency: the
+            // samples at a coarser partition repeat their spectrum within it (aliasing).
+            let fu = frequencies(p.fine.values.nrows());
+            let fv = frequencies(p.fine.values.ncols());
+            let show = |plane: &Plane| {
+                let sp = fourier(plane, &fu, &fv);
                 if self.phase {
                     sp.mapv(|c| if c.norm() > 1e-7 { c.arg() } else { 0.0 })
                 } else {
-                    log_magnitude(&sp, x.len())
+                    sp.mapv(|c| (c.norm() + 1e-6).log10())
                 }
             };
             // Kernels summed over input channels: on the GPU where the weights are (a few
@@ -129,11 +185,18 @@ impl SpectrumPanel {
                 phase: self.phase,
                 plan: key,
                 generation: state.generation,
-                images: [show(fine), show(disc), grid],
+                images: [show(&p.fine), show(&p.samples), grid],
+                cycles: [
+                    fu.last().copied().unwrap_or(0.0),
+                    fv.last().copied().unwrap_or(0.0),
+                ],
+                axes: super::layer_data::axis_names(param.layout.shape.len(), slice),
             });
         }
         let Some(Cached {
             images: [fine, disc, grid],
+            cycles: [ku, kv],
+            axes: (rows_name, cols_name),
             ..
         }) = &self.cache
         else {
@@ -148,7 +211,7 @@ impl SpectrumPanel {
         let h = ((ui.available_height() - 80.0) / 2.0).clamp(60.0, 400.0);
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
-                ui.label(egui::RichText::new("continuous (fine samples)").small());
+                ui.label(egui::RichText::new("continuous F (fine samples)").small());
                 heatmap::show(
                     ui,
                     "spec-fine",
@@ -159,7 +222,7 @@ impl SpectrumPanel {
                 );
             });
             ui.vertical(|ui| {
-                ui.label(egui::RichText::new("discretized (current partition)").small());
+                ui.label(egui::RichText::new("F at the current partition").small());
                 if let Some(((r, c), v)) = heatmap::show(
                     ui,
                     "spec-disc",
@@ -168,11 +231,35 @@ impl SpectrumPanel {
                     Vec2::new(w, h),
                     &mut self.textures[1],
                 ) {
-                    ui.label(egui::RichText::new(format!("bin ({r}, {c}): {v:.3}")).small());
+                    let cycles = |i: usize, k: f32| {
+                        #[expect(clippy::cast_precision_loss, reason = "small bin indices")]
+                        let f = i as f32 - k;
+                        f
+                    };
+                    ui.label(
+                        egui::RichText::new(format!(
+                            "({:+}, {:+}) cycles: {v:.3}",
+                            cycles(r, *ku),
+                            cycles(c, *kv)
+                        ))
+                        .small(),
+                    );
                 }
             });
         });
-        ui.label(egui::RichText::new("frequency axes centred on zero; both slices zero-padded to one grid. Per-output-channel spatial spectra (|DFT| of each kernel, log10):").small());
+        ui.label(
+            egui::RichText::new(format!(
+                "Fourier transform of F over [-1, 1]² (trapezoid rule on each plane's points), both on one grid: \
+                 {rows_name} frequency ±{ku} cycles down, {cols_name} frequency ±{kv} cycles across, zero in the middle."
+            ))
+            .small(),
+        );
+        ui.label(
+            egui::RichText::new(
+                "Per-output-channel spatial spectra (|DFT| of each discrete kernel, log10):",
+            )
+            .small(),
+        );
         heatmap::show(
             ui,
             "spec-grid",
@@ -185,23 +272,28 @@ impl SpectrumPanel {
 }
 
 impl SpectrumPanel {
-    /// The numbers behind the panel as CSV: every bin of the three images shown.
+    /// The numbers behind the panel as CSV: every bin of the three images shown, with the
+    /// frequency of each bin of the first two (cycles over [-1, 1]).
     #[must_use]
     pub fn csv(&self) -> String {
-        let mut out = String::from("image,row,col,value\n");
+        let mut out = String::from("image,row,col,row_cycles,col_cycles,value\n");
         if let Some(c) = &self.cache {
             let what = if c.phase { "phase" } else { "log10_magnitude" };
             for (name, img) in ["continuous", "discretized", "channel_grid"]
                 .iter()
                 .zip(&c.images)
             {
+                let grid = *name == "channel_grid";
+                let kind = if grid { "log10_magnitude" } else { what };
                 for ((r, col), v) in img.indexed_iter() {
-                    let kind = if *name == "channel_grid" {
-                        "log10_magnitude"
+                    let cycles = if grid {
+                        String::from(",")
                     } else {
-                        what
+                        #[expect(clippy::cast_precision_loss, reason = "small bin indices")]
+                        let (fu, fv) = (r as f32 - c.cycles[0], col as f32 - c.cycles[1]);
+                        format!("{fu},{fv}")
                     };
-                    out.push_str(&format!("{name}_{kind},{r},{col},{v}\n"));
+                    out.push_str(&format!("{name}_{kind},{r},{col},{cycles},{v}\n"));
                 }
             }
         }
@@ -245,6 +337,90 @@ fn channel_grid(sums: &Array3<f32>) -> Array2<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inn::partition::linspace;
+
+    /// `F(x, y) = (cos 3πx + sin 5πx)(1 + sin 2πy)` on `rows` × `cols`. Over [-1, 1] the integrals
+    /// of products of cos and sin of integer frequencies are 0 or 1, so `X(u, v) = H(u) G(v)` with
+    /// `H = 1` at ±3, `∓i` at ±5 and `G = 2` at 0, `∓i` at ±2, and 0 at other integers.
+    fn check_cos_sin(rows: Vec<f32>, cols: Vec<f32>, tol: f32) {
+        use std::f32::consts::PI;
+        let values = Array2::from_shape_fn((rows.len(), cols.len()), |(i, j)| {
+            ((3.0 * PI * rows[i]).cos() + (5.0 * PI * rows[i]).sin())
+                * (1.0 + (2.0 * PI * cols[j]).sin())
+        });
+        let plane = Plane { values, rows, cols };
+        let f = frequencies(17);
+        assert_eq!(f.first(), Some(&-8.0));
+        let x = fourier(&plane, &f, &f);
+        let c = Complex32::new;
+        let h = |u: f32| match u {
+            3.0 | -3.0 => c(1.0, 0.0),
+            5.0 => c(0.0, -1.0),
+            -5.0 => c(0.0, 1.0),
+            _ => c(0.0, 0.0),
+        };
+        let g = |v: f32| match v {
+            0.0 => c(2.0, 0.0),
+            2.0 => c(0.0, -1.0),
+            -2.0 => c(0.0, 1.0),
+            _ => c(0.0, 0.0),
+        };
+        for (iu, &u) in f.iter().enumerate() {
+            for (iv, &v) in f.iter().enumerate() {
+                let (got, want) = (x[[iu, iv]], h(u) * g(v));
+                assert!(
+                    (got - want).norm() < tol,
+                    "X({u}, {v}) = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fourier_on_a_uniform_grid_is_the_integral() {
+        // The trapezoid rule is exact for these periodic integrands short of aliasing, which
+        // for 64 points (spacing 2/63) begins 63 cycles away.
+        check_cos_sin(linspace(64), linspace(48), 1e-4);
+    }
+
+    #[test]
+    fn fourier_on_a_non_uniform_partition_approximates_the_integral() {
+        // A learned partition: points pulled towards the middle (x + 0.05 sin(πx) keeps the
+        // ends at ±1). The trapezoid rule is second order there, so the tolerance is looser.
+        let warp = |n: usize| -> Vec<f32> {
+            linspace(n)
+                .into_iter()
+                .map(|x| x + 0.05 * (std::f32::consts::PI * x).sin())
+                .collect()
+        };
+        check_cos_sin(warp(200), warp(150), 1e-2);
+    }
+
+    /// A coarse partition aliases: 8 uniform points (spacing 2/7) cannot tell frequency 3 from
+    /// 3 - 7 = -4, so the transform of `cos(3πx)` sampled there is as large at ±4 as at ±3.
+    #[test]
+    fn a_coarse_partition_shows_its_aliases() {
+        let rows = linspace(8);
+        let values = Array2::from_shape_fn((8, 1), |(i, _)| {
+            (3.0 * std::f32::consts::PI * rows[i]).cos()
+        });
+        let plane = Plane {
+            values,
+            rows,
+            cols: vec![0.0],
+        };
+        let f = frequencies(17);
+        let x = fourier(&plane, &f, &[0.0]);
+        let at = |u: f32| x[[f.iter().position(|&g| g == u).expect("in grid"), 0]].norm();
+        assert!(at(3.0) > 0.5, "{}", at(3.0));
+        assert!(
+            (at(4.0) - at(3.0)).abs() < 0.05 * at(3.0),
+            "{} vs {}",
+            at(4.0),
+            at(3.0)
+        );
+        assert!(at(0.0) < 0.1 * at(3.0), "{}", at(0.0));
+    }
 
     /// A cosine with 2 cycles over 16 samples has its energy at ±2 bins from the centre.
     #[test]
