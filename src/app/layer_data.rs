@@ -90,55 +90,63 @@ fn fine_plan(layout: &ParamLayout, plan: &Resolved, which: Slice) -> Resolved {
     }
 }
 
-/// λ of a 4-D kernel at one tap of `plan` (`(N_a, N_b, 1, 1)`): its spatial axes interpolated
-/// at that tap's position, or the tap itself where they are discrete, with the layout that
-/// samples it along the channel axes only. Every plane of a channel slice comes from it, so a
-/// slider tick interpolates one tap of the kernel's channels, not all of them.
-fn at_tap(
+/// λ of a 4-D kernel at one point of two of its axes (`dims`, the spatial pair or the channel
+/// pair), the `index`-th sample of each under `plan`: those axes interpolated at that point, or
+/// the entry itself where they are discrete, and made discrete of size 1 in the returned
+/// layout. Every plane of a slice comes from it, so all three show the kernel at the same
+/// point (the fine plane used to take its own `index`-th sample, elsewhere), and a slider tick
+/// interpolates one slice of the kernel, not all of it.
+fn at_point(
     layout: &ParamLayout,
     lambda: &ArrayD<f32>,
-    (r, s): (usize, usize),
+    dims: [usize; 2],
+    index: [usize; 2],
     plan: &Resolved,
 ) -> Option<(ParamLayout, ArrayD<f32>)> {
     let shape = lambda.shape();
-    // The weight of each λ tap along one spatial axis at the shown tap's position.
-    let along = |dim: usize, tap: usize| -> Option<Vec<f32>> {
+    // The weight of each λ entry along `dim` at the `index`-th sample's position.
+    let along = |dim: usize, index: usize| -> Option<Vec<f32>> {
         let n = shape[dim];
         let mut w = vec![0.0; n];
         match layout.axis_points(dim, plan).ok()? {
             Some(points) => {
-                let x = *points.get(tap.min(points.len().checked_sub(1)?))?;
+                let x = *points.get(index.min(points.len().checked_sub(1)?))?;
                 let basis = Basis::new(&[x], n);
                 for (&t, &wt) in basis.taps.first()?.iter().zip(basis.weights.first()?) {
                     *w.get_mut(t as usize)? += wt;
                 }
             }
-            None => *w.get_mut(tap.min(n.checked_sub(1)?))? = 1.0,
+            None => *w.get_mut(index.min(n.checked_sub(1)?))? = 1.0,
         }
         Some(w)
     };
-    let (wh, ww) = (along(2, r)?, along(3, s)?);
-    let lambda = lambda.view().into_dimensionality::<ndarray::Ix4>().ok()?;
-    let mut reduced = Array2::<f32>::zeros((shape[0], shape[1]));
-    // At the native resolution (and for discrete axes) a single weight is non-zero, 1.
-    for (i, &h) in wh.iter().enumerate() {
-        for (j, &w) in ww.iter().enumerate() {
-            if h * w != 0.0 {
-                reduced.scaled_add(h * w, &lambda.index_axis(Axis(3), j).index_axis(Axis(2), i));
+    let (w0, w1) = (along(dims[0], index[0])?, along(dims[1], index[1])?);
+    let kept: Vec<usize> = (0..4).filter(|d| !dims.contains(d)).collect();
+    let lambda = lambda
+        .view()
+        .into_dimensionality::<ndarray::Ix4>()
+        .ok()?
+        .permuted_axes([kept[0], kept[1], dims[0], dims[1]]);
+    let mut reduced = Array2::<f32>::zeros((shape[kept[0]], shape[kept[1]]));
+    // At a control point (and for discrete axes) a single weight is non-zero, 1.
+    for (i, &x) in w0.iter().enumerate() {
+        for (j, &y) in w1.iter().enumerate() {
+            if x * y != 0.0 {
+                reduced.scaled_add(x * y, &lambda.index_axis(Axis(3), j).index_axis(Axis(2), i));
             }
         }
     }
-    let reduced = reduced
-        .into_shape_with_order(IxDyn(&[shape[0], shape[1], 1, 1]))
-        .ok()?;
     let mut one = ParamLayout {
         quadrature: None,
         ..layout.clone()
     };
-    for dim in [2, 3] {
+    let mut reduced_shape = shape.to_vec();
+    for dim in dims {
         one.axes[dim] = AxisKind::Discrete;
         one.shape[dim] = 1;
+        reduced_shape[dim] = 1;
     }
+    let reduced = reduced.into_shape_with_order(IxDyn(&reduced_shape)).ok()?;
     Some((one, reduced))
 }
 
@@ -208,15 +216,19 @@ pub fn planes(
     which: Slice,
     plan: &Resolved,
 ) -> LayerPlanes {
-    // A channel slice of a 4-D kernel: everything from the one tap it shows.
-    let tap = match which {
-        Slice::Channels { r, s } if lambda.ndim() == 4 && param.layout.axes.len() == 4 => {
-            at_tap(&param.layout, lambda, (r, s), plan)
+    // A slice of a 4-D kernel: everything from the one point of the other two axes it shows.
+    let reduced = if lambda.ndim() == 4 && param.layout.axes.len() == 4 {
+        match which {
+            Slice::Channels { r, s } => at_point(&param.layout, lambda, [2, 3], [r, s], plan)
+                .map(|(l, x)| (l, x, Slice::Channels { r: 0, s: 0 })),
+            Slice::Spatial { a, b } => at_point(&param.layout, lambda, [0, 1], [a, b], plan)
+                .map(|(l, x)| (l, x, Slice::Spatial { a: 0, b: 0 })),
         }
-        _ => None,
+    } else {
+        None
     };
-    let (layout, lambda, which) = match &tap {
-        Some((layout, lambda)) => (layout, lambda, Slice::Channels { r: 0, s: 0 }),
+    let (layout, lambda, which) = match &reduced {
+        Some((layout, lambda, which)) => (layout, lambda, *which),
         None => (&param.layout, lambda, which),
     };
     let fine_plan = fine_plan(layout, plan, which);
@@ -226,8 +238,8 @@ pub fn planes(
     let samples = sample_function(lambda.view(), layout, plan)
         .map(|f| plane(&f, layout, which, plan))
         .unwrap_or_default();
-    // Control values sit at linspace(N) along each continuous channel axis (and a spatial
-    // slice shows the native taps, which are λ's own).
+    // Control values sit at linspace(N) along each continuous axis: λ's own channels, or the
+    // native taps of a spatial slice.
     let control_values = slice(lambda, which);
     let (rd, cd) = slice_dims(lambda.ndim(), which);
     let at = |d: usize, n: usize| {
@@ -386,6 +398,36 @@ mod tests {
             assert_eq!(p.fine.values.dim(), (FINE, FINE), "{what}");
             assert_eq!(p.control.values.dim(), (5, 4), "{what}");
             assert_eq!(p.samples.values.dim(), (7, 5), "{what}");
+        }
+    }
+
+    /// A kernel that varies only along output channels, `λ[o, i, r, s] = o`, with group 0
+    /// sampled at its five control points: a spatial slice at output channel 3 is the control
+    /// value 3 at every tap of all three planes (the fine plane used to show its own fourth
+    /// of 48 fine points instead, near -1).
+    #[test]
+    fn a_spatial_slice_shows_the_channels_it_names() {
+        let lambda = ArrayD::from_shape_fn(IxDyn(&[5, 4, 3, 3]), |i| {
+            #[expect(clippy::cast_precision_loss)]
+            let v = i[0] as f32;
+            v
+        });
+        for scale in [1.0, 2.0] {
+            let mut plan = plan(scale);
+            plan.partitions.insert(0, linspace(5));
+            let p = planes(&conv(), &lambda, Slice::Spatial { a: 3, b: 2 }, &plan);
+            let what = format!("scale {scale}");
+            all_close(&p.fine, 3.0, &format!("fine, {what}"));
+            all_close(&p.control, 3.0, &format!("control, {what}"));
+            all_close(&p.samples, 3.0, &format!("samples, {what}"));
+            let taps = if scale == 1.0 { 3 } else { 5 };
+            assert_eq!(p.control.values.dim(), (3, 3), "{what}");
+            assert_eq!(p.samples.values.dim(), (taps, taps), "{what}");
+            assert!(
+                p.fine.values.nrows() > 8,
+                "{what}: {:?}",
+                p.fine.values.dim()
+            );
         }
     }
 }
