@@ -252,6 +252,7 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
         "forward_one",
         "slider_tick",
         "write_weights_once",
+        "stream_once",
     ] {
         let median = rows[0][key]["median_ms"].as_f64().expect(key);
         assert!(median > 0.0, "{key}: {median}");
@@ -269,12 +270,12 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
     assert_eq!(rows[0]["bytes_discrete"], 4 * 64_906);
     let lambda = rows[0]["bytes_lambda"].as_u64().expect("λ bytes");
     assert!(lambda > 0 && lambda.is_multiple_of(4), "{lambda}");
-    assert!(
-        rows[0]["rediscretize_over_write_once"]
-            .as_f64()
-            .expect("ratio")
-            > 0.0
-    );
+    for ratio in [
+        "rediscretize_over_write_once",
+        "rediscretize_over_stream_once",
+    ] {
+        assert!(rows[0][ratio].as_f64().expect(ratio) > 0.0, "{ratio}");
+    }
 
     let (ok, table, err) = run(&[&quick[..], &["--engine", "all"]].concat());
     assert!(ok, "{err}");

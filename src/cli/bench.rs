@@ -3,9 +3,9 @@
 //! For each model (the given one or the bundled demo, and a synthetic ResNet-18-sized INN) and
 //! each engine (CPU; GPU where an adapter exists) it times
 //! (a) re-discretizing every kernel for a new partition, (b) a forward pass of one input,
-//! (c) one slider tick = (a) + (b), (d) batched throughput; and, as the memory bound of (a),
-//! writing the discrete weights once, timed in turn with (a). Medians and 95th percentiles over
-//! repeated runs.
+//! (c) one slider tick = (a) + (b), (d) batched throughput; and, as memory bounds of (a),
+//! writing the discrete weights once and copying (reading λ and writing the weights in one
+//! pass), timed in turn with (a). Medians and 95th percentiles over repeated runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -104,33 +104,34 @@ fn stats(samples: &[Duration]) -> Stats {
 fn measure(
     iters: usize,
     budget: Duration,
-    f: impl FnMut() -> anyhow::Result<()>,
+    mut f: impl FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<Stats> {
-    Ok(measure_paired(iters, budget, f, || Ok(()))?.0)
+    let stats = measure_in_turn(iters, budget, &mut [&mut f])?;
+    Ok(stats[0])
 }
 
-/// Time `f` and `g` alternately, one run of each per round, up to `iters` rounds within `budget`
-/// (at least 3), after one warm-up run of each: both see the same state of the machine, so the
-/// ratio of their medians does not drift with it.
-fn measure_paired(
+/// Time each of `fs` in turn, one run of each per round, up to `iters` rounds within `budget`
+/// (at least 3), after one warm-up run of each: all see the same state of the machine, so the
+/// ratios of their medians do not drift with it.
+fn measure_in_turn(
     iters: usize,
     budget: Duration,
-    mut f: impl FnMut() -> anyhow::Result<()>,
-    mut g: impl FnMut() -> anyhow::Result<()>,
-) -> anyhow::Result<(Stats, Stats)> {
-    f()?;
-    g()?;
-    let start = Instant::now();
-    let (mut fs, mut gs) = (Vec::new(), Vec::new());
-    while fs.len() < iters.max(3) && (fs.len() < 3 || start.elapsed() < budget) {
-        let t = Instant::now();
+    fs: &mut [&mut dyn FnMut() -> anyhow::Result<()>],
+) -> anyhow::Result<Vec<Stats>> {
+    for f in fs.iter_mut() {
         f()?;
-        fs.push(t.elapsed());
-        let t = Instant::now();
-        g()?;
-        gs.push(t.elapsed());
     }
-    Ok((stats(&fs), stats(&gs)))
+    let start = Instant::now();
+    let mut times = vec![Vec::new(); fs.len()];
+    let rounds = |times: &[Vec<Duration>]| times.first().map_or(0, Vec::len);
+    while rounds(&times) < iters.max(3) && (rounds(&times) < 3 || start.elapsed() < budget) {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            let t0 = Instant::now();
+            f()?;
+            t.push(t0.elapsed());
+        }
+    }
+    Ok(times.iter().map(|t| stats(t)).collect())
 }
 
 /// A buffer of `bytes` on the GPU for the write-once measurements.
@@ -176,6 +177,75 @@ fn write_once(
     }
 }
 
+/// Reading `lambda_bytes` and writing `discrete_bytes` in one pass, as a copy does: the memory
+/// bound of a re-discretization that reads λ once and writes the weights once (on the CPU on
+/// every core). Where one is longer, its excess is read or written alone. On the GPU a buffer
+/// copy, then a clear for the excess of the weights (excess λ is not read there: no model
+/// here has more control values than full-width weights).
+fn stream_once(
+    gpu: Option<&Arc<GpuContext>>,
+    lambda_bytes: u64,
+    discrete_bytes: u64,
+) -> Box<dyn FnMut() -> anyhow::Result<()> + '_> {
+    match gpu {
+        Some(ctx) => {
+            use eframe::egui_wgpu::wgpu;
+            let src = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("innscope bench copy source"),
+                size: lambda_bytes.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let dst = write_target(ctx, discrete_bytes);
+            let common = lambda_bytes.min(discrete_bytes) / 4 * 4;
+            Box::new(move || {
+                let mut enc = ctx.encoder("innscope bench copy");
+                stream_commands(&mut enc, &src, &dst, common);
+                ctx.queue.submit([enc.finish()]);
+                ctx.wait()?;
+                Ok(())
+            })
+        }
+        None => {
+            let words = |b: u64| usize::try_from(b / 4).unwrap_or(0);
+            let src: Vec<f32> = (0..words(lambda_bytes)).map(|i| (i % 7) as f32).collect();
+            let mut dst = vec![0.0_f32; words(discrete_bytes)];
+            Box::new(move || {
+                const CHUNK: usize = 1 << 16;
+                let common = src.len().min(dst.len());
+                let (dst_common, dst_rest) = dst.split_at_mut(common);
+                dst_common
+                    .par_chunks_mut(CHUNK)
+                    .zip(src[..common].par_chunks(CHUNK))
+                    .for_each(|(d, s)| d.copy_from_slice(s));
+                dst_rest.par_chunks_mut(CHUNK).for_each(|c| c.fill(1.0));
+                let rest: f32 = src[common..]
+                    .par_chunks(CHUNK)
+                    .map(|c| c.iter().sum::<f32>())
+                    .sum();
+                std::hint::black_box((&dst, rest));
+                Ok(())
+            })
+        }
+    }
+}
+
+/// The GPU commands of [`stream_once`]: copy `common` bytes of `src` to `dst`, clear the rest
+/// of `dst`.
+fn stream_commands(
+    enc: &mut eframe::egui_wgpu::wgpu::CommandEncoder,
+    src: &eframe::egui_wgpu::wgpu::Buffer,
+    dst: &eframe::egui_wgpu::wgpu::Buffer,
+    common: u64,
+) {
+    if common > 0 {
+        enc.copy_buffer_to_buffer(src, 0, dst, 0, common);
+    }
+    if dst.size() > common {
+        enc.clear_buffer(dst, common, None);
+    }
+}
+
 fn input(model: &Model, n: usize, res: [usize; 2]) -> Array4<f32> {
     Array4::from_shape_fn(
         (n, model.doc.input.channels, res[0], res[1]),
@@ -215,24 +285,30 @@ fn bench_engine(
         flip = !flip;
         if flip { p1.clone() } else { p0.clone() }
     };
-    // Memory bound of (a): write the discrete weights of the larger plan once, timed in turn
-    // with (a).
+    // Memory bounds of (a): write the discrete weights of the larger plan once, and read λ and
+    // write those weights in one pass, timed in turn with (a).
     let (lambda_bytes, discrete_bytes) = bytes_moved(model, p0)?;
     // The host's share of (a): recording and submitting, before the wait.
     let mut submit = Vec::new();
-    let (discretize, write_once) = measure_paired(
+    let mut rediscretize = || {
+        let plan = next_plan();
+        let t = Instant::now();
+        engine.set_plan(model, &plan)?;
+        submit.push(t.elapsed());
+        engine.wait()?;
+        Ok(())
+    };
+    let (mut write, mut stream) = (
+        write_once(gpu, discrete_bytes),
+        stream_once(gpu, lambda_bytes, discrete_bytes),
+    );
+    let timed = measure_in_turn(
         args.iters,
         budget,
-        || {
-            let plan = next_plan();
-            let t = Instant::now();
-            engine.set_plan(model, &plan)?;
-            submit.push(t.elapsed());
-            engine.wait()?;
-            Ok(())
-        },
-        write_once(gpu, discrete_bytes),
+        &mut [&mut rediscretize, &mut *write, &mut *stream],
     )?;
+    drop((write, stream));
+    let [discretize, write_once, stream_once] = [timed[0], timed[1], timed[2]];
     let submit = stats(&submit);
     let (changed, all) = engine.last_change();
     engine.set_plan(model, p0)?;
@@ -266,20 +342,27 @@ fn bench_engine(
     })?;
     // Last, as the timestamps stay on: (a) and the write on the GPU's own clock.
     let device_times = match (&mut *engine, gpu) {
-        (Engine::Gpu(g), Some(ctx)) => {
-            device_times(args, g, ctx, model, &case.plans, discrete_bytes)?
-        }
+        (Engine::Gpu(g), Some(ctx)) => device_times(
+            args,
+            g,
+            ctx,
+            model,
+            &case.plans,
+            (lambda_bytes, discrete_bytes),
+        )?,
         _ => None,
     };
     let gbps = (lambda_bytes + discrete_bytes) as f64 / (discretize.median_ms * 1e-3) / 1e9;
     #[expect(clippy::cast_precision_loss, reason = "batch sizes are small")]
     let images_per_s = case.batch as f64 / (batched.median_ms * 1e-3);
     let s = |st: Stats| json!({"median_ms": st.median_ms, "p95_ms": st.p95_ms, "runs": st.runs});
-    let on_device = device_times.map_or(serde_json::Value::Null, |(a, w)| {
+    let on_device = device_times.map_or(serde_json::Value::Null, |[a, w, c]| {
         json!({
             "rediscretize": s(a),
             "write_weights_once": s(w),
             "rediscretize_over_write_once": a.median_ms / w.median_ms,
+            "stream_once": s(c),
+            "rediscretize_over_stream_once": a.median_ms / c.median_ms,
         })
     });
     Ok(json!({
@@ -297,6 +380,8 @@ fn bench_engine(
         "rediscretize_gb_per_s": gbps,
         "write_weights_once": s(write_once),
         "rediscretize_over_write_once": discretize.median_ms / write_once.median_ms,
+        "stream_once": s(stream_once),
+        "rediscretize_over_stream_once": discretize.median_ms / stream_once.median_ms,
         "rediscretize_submit": s(submit),
         "gpu_timestamps": on_device,
         "rediscretized_tensors": [changed, all],
@@ -311,40 +396,54 @@ fn bench_engine(
     }))
 }
 
-/// (a) and writing `bytes` once, each between two GPU timestamps, in turn: the device's own
-/// time without recording, submission and waiting. `None` where the device has no timestamps.
+/// (a), writing the weights once and the copy of [`stream_once`], each between two GPU
+/// timestamps, in turn: the device's own time without recording, submission and waiting.
+/// `None` where the device has no timestamps.
 fn device_times(
     args: &BenchArgs,
     engine: &mut GpuEngine,
     ctx: &Arc<GpuContext>,
     model: &Model,
     plans: &[Resolved; 2],
-    bytes: u64,
-) -> anyhow::Result<Option<(Stats, Stats)>> {
+    (lambda_bytes, discrete_bytes): (u64, u64),
+) -> anyhow::Result<Option<[Stats; 3]>> {
+    use eframe::egui_wgpu::wgpu;
     let Some(timer) = GpuTimer::new(ctx) else {
         return Ok(None);
     };
     if !engine.time_on_gpu() {
         return Ok(None);
     }
-    let buffer = write_target(ctx, bytes);
-    let (mut a, mut w) = (Vec::new(), Vec::new());
+    let buffer = write_target(ctx, discrete_bytes);
+    let src = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("innscope bench copy source"),
+        size: lambda_bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let common = lambda_bytes.min(discrete_bytes) / 4 * 4;
+    let (mut a, mut w, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let timed = |record: &dyn Fn(&mut wgpu::CommandEncoder)| -> anyhow::Result<Duration> {
+        let mut enc = ctx.encoder("innscope bench memory bound");
+        timer.start(&mut enc);
+        record(&mut enc);
+        timer.stop(&mut enc);
+        ctx.queue.submit([enc.finish()]);
+        Ok(timer.read(ctx)?)
+    };
     // One warm-up round, then as many rounds as the other measurements.
     for round in 0..=args.iters.max(3) {
         engine.set_plan(model, &plans[round % 2])?;
         let ta = engine.last_gpu_time()?;
-        let mut enc = ctx.encoder("innscope bench write");
-        timer.start(&mut enc);
-        enc.clear_buffer(&buffer, 0, None);
-        timer.stop(&mut enc);
-        ctx.queue.submit([enc.finish()]);
-        let tw = timer.read(ctx)?;
+        let tw = timed(&|enc| enc.clear_buffer(&buffer, 0, None))?;
+        let tc = timed(&|enc| stream_commands(enc, &src, &buffer, common))?;
         if round > 0 {
             a.extend(ta);
             w.push(tw);
+            c.push(tc);
         }
     }
-    Ok(Some((stats(&a), stats(&w))))
+    Ok(Some([stats(&a), stats(&w), stats(&c)]))
 }
 
 /// The full plan at `res`, every group at 90 %, and only the widest group at 90 % (the last
@@ -532,17 +631,36 @@ fn print_table(rows: &[serde_json::Value]) {
             f(r, "rediscretize_one_group", "p95_ms"),
         );
     }
+    for r in rows {
+        let copy_ms = f(r, "stream_once", "median_ms");
+        println!(
+            "{} ({}): copying, i.e. reading λ and writing the weights in one pass, takes {:.3} ms ({:.1} GB/s); (a) takes {:.2}x that",
+            r["model"].as_str().unwrap_or(""),
+            r["engine"]
+                .as_str()
+                .unwrap_or("")
+                .split(':')
+                .next()
+                .unwrap_or(""),
+            copy_ms,
+            megabytes(r) / copy_ms,
+            r["rediscretize_over_stream_once"]
+                .as_f64()
+                .unwrap_or(f64::NAN),
+        );
+    }
     for r in rows.iter().filter(|r| !r["gpu_timestamps"].is_null()) {
         let t = &r["gpu_timestamps"];
         let g = |k: &str| t[k]["median_ms"].as_f64().unwrap_or(f64::NAN);
+        let ratio = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{} (gpu), on the GPU's clock: (a) {:.3} ms, write once {:.3} ms, ratio {:.2}; host recording and submitting (a): {:.3} ms",
+            "{} (gpu), on the GPU's clock: (a) {:.3} ms, write once {:.3} ms (ratio {:.2}), copy {:.3} ms (ratio {:.2}); host recording and submitting (a): {:.3} ms",
             r["model"].as_str().unwrap_or(""),
             g("rediscretize"),
             g("write_weights_once"),
-            t["rediscretize_over_write_once"]
-                .as_f64()
-                .unwrap_or(f64::NAN),
+            ratio("rediscretize_over_write_once"),
+            g("stream_once"),
+            ratio("rediscretize_over_stream_once"),
             f(r, "rediscretize_submit", "median_ms"),
         );
     }
@@ -591,5 +709,7 @@ fn print_table(rows: &[serde_json::Value]) {
     println!(
         "write ms = median time to write the discrete weights once (the memory bound; on the CPU, on every core);"
     );
-    println!("(a)/write-once = median (a) / write ms, each (a) timed in turn with a write.");
+    println!(
+        "(a)/write-once = median (a) / write ms, each (a) timed in turn with a write and a copy (λ read, weights written, in one pass)."
+    );
 }
