@@ -46,7 +46,7 @@ pub struct Plane {
 /// without quadrature, `τ` or the area element (which only the discrete weights carry).
 #[derive(Clone, Debug, Default)]
 pub struct LayerPlanes {
-    /// Finely sampled (uniform, `FINE` points per continuous channel axis; a spatial slice also
+    /// Finely sampled (uniform, [`fine_count`] points per continuous channel axis; a spatial slice also
     /// 8x finer in space).
     pub fine: Plane,
     /// At the control points (λ itself along channel axes).
@@ -55,8 +55,20 @@ pub struct LayerPlanes {
     pub samples: Plane,
 }
 
-/// Points per continuous axis of the fine sampling.
+/// Fewest points per continuous channel axis of the fine sampling.
 pub const FINE: usize = 48;
+
+/// Most points per continuous channel axis of the fine sampling.
+pub const MAX_FINE: usize = 512;
+
+/// Points of the fine sampling along a channel axis with `n_control` control values: a point
+/// between every two control points as well as on each (`2n - 1`), so that the finest detail
+/// λ can hold shows (the spectrum's reference is not aliased); at least [`FINE`], at most
+/// [`MAX_FINE`].
+#[must_use]
+pub fn fine_count(n_control: usize) -> usize {
+    (2 * n_control).saturating_sub(1).clamp(FINE, MAX_FINE)
+}
 
 /// Positions of the entries along `dim` under `plan` (discrete axes spread over `[-1, 1]`).
 fn positions(layout: &ParamLayout, dim: usize, n: usize, plan: &Resolved) -> Vec<f32> {
@@ -68,15 +80,21 @@ fn positions(layout: &ParamLayout, dim: usize, n: usize, plan: &Resolved) -> Vec
         .unwrap_or_else(|| linspace(n))
 }
 
-/// A plan sampling every group of this parameter at `FINE` uniform points. Spatial axes stay
+/// A plan sampling every group of this parameter at [`fine_count`] uniform points for the
+/// control values along its axis (λ's shape `lambda_shape`). Spatial axes stay
 /// at the plan's taps for a channel slice, so that its tap `(r, s)` is the same position as the
 /// samples' (a finer kernel has more taps, and its tap `(r, s)` lies elsewhere); a spatial slice
 /// is sampled 8x finer than the native kernel.
-fn fine_plan(layout: &ParamLayout, plan: &Resolved, which: Slice) -> Resolved {
+fn fine_plan(
+    layout: &ParamLayout,
+    lambda_shape: &[usize],
+    plan: &Resolved,
+    which: Slice,
+) -> Resolved {
     let mut partitions: BTreeMap<u32, Vec<f32>> = plan.partitions.clone();
-    for a in &layout.axes {
+    for (a, &n) in layout.axes.iter().zip(lambda_shape) {
         if let AxisKind::Channel { group } = a {
-            partitions.insert(*group, linspace(FINE));
+            partitions.insert(*group, linspace(fine_count(n)));
         }
     }
     let scale = match which {
@@ -231,7 +249,7 @@ pub fn planes(
         Some((layout, lambda, which)) => (layout, lambda, *which),
         None => (&param.layout, lambda, which),
     };
-    let fine_plan = fine_plan(layout, plan, which);
+    let fine_plan = fine_plan(layout, lambda.shape(), plan, which);
     let fine = sample_function(lambda.view(), layout, &fine_plan)
         .map(|f| plane(&f, layout, which, &fine_plan))
         .unwrap_or_default();
@@ -429,5 +447,30 @@ mod tests {
                 p.fine.values.dim()
             );
         }
+    }
+
+    /// λ alternating ±1 along 40 output-channel controls, the finest detail it can hold: the
+    /// fine plane samples that axis at 79 points, every other one a control point, where F is
+    /// λ itself (48 points, as before, fall between the controls and miss the alternation).
+    #[test]
+    fn the_fine_plane_resolves_every_control_value() {
+        let lambda = ArrayD::from_shape_fn(IxDyn(&[40, 4, 3, 3]), |i| {
+            if i[0] % 2 == 0 { 1.0 } else { -1.0 }
+        });
+        let mut plan = plan(1.0);
+        plan.partitions.insert(0, linspace(8));
+        let p = planes(&conv(), &lambda, Slice::Channels { r: 1, s: 1 }, &plan);
+        assert_eq!(p.fine.values.nrows(), 79);
+        for (k, row) in p.fine.values.rows().into_iter().step_by(2).enumerate() {
+            let want = if k % 2 == 0 { 1.0 } else { -1.0 };
+            for v in row {
+                assert!(
+                    (v - want).abs() < 1e-5,
+                    "fine row {}: {v}, want {want}",
+                    2 * k
+                );
+            }
+        }
+        assert_eq!(fine_count(1000), MAX_FINE);
     }
 }

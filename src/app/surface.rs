@@ -170,7 +170,8 @@ impl SurfacePanel {
         let zs = 0.7 / zmax;
         let colour_range = colour_range(&data.fine).unwrap_or(zmax);
         draw_box(&painter, &cam, ui.visuals().weak_text_color());
-        let quads = sorted_quads(&cam, &data.fine, zs, colour_range);
+        let shown = decimated(&data.fine, MAX_QUADS_PER_SIDE);
+        let quads = sorted_quads(&cam, &shown, zs, colour_range);
         if quads.is_empty() {
             draw_curve(&painter, &cam, &data.fine, zs);
         } else if let Some(srgb_target) = self.wgpu_target {
@@ -420,6 +421,33 @@ fn draw_box(painter: &egui::Painter, cam: &Camera, color: Color32) {
 }
 
 /// Quads of the fine surface projected to the screen, far to near, coloured by height.
+/// Most quads along a side of the drawn surface: the fine plane of a wide layer has hundreds of
+/// points a side (more than the panel has pixels to show them), and its quads are sorted and
+/// sent every frame.
+const MAX_QUADS_PER_SIDE: usize = 128;
+
+/// `plane` with at most `max + 1` rows and columns, evenly picked (the first and last kept).
+fn decimated(plane: &Plane, max: usize) -> std::borrow::Cow<'_, Plane> {
+    let (nr, nc) = plane.values.dim();
+    if nr <= max + 1 && nc <= max + 1 {
+        return std::borrow::Cow::Borrowed(plane);
+    }
+    let pick = |n: usize| -> Vec<usize> {
+        if n <= max + 1 {
+            return (0..n).collect();
+        }
+        (0..=max).map(|k| k * (n - 1) / max).collect()
+    };
+    let (rows, cols) = (pick(nr), pick(nc));
+    std::borrow::Cow::Owned(Plane {
+        values: ndarray::Array2::from_shape_fn((rows.len(), cols.len()), |(i, j)| {
+            plane.values[[rows[i], cols[j]]]
+        }),
+        rows: rows.iter().map(|&i| plane.rows[i]).collect(),
+        cols: cols.iter().map(|&j| plane.cols[j]).collect(),
+    })
+}
+
 /// The colour scale of the surface: the 98th percentile of |F|, so that a few spikes (common
 /// in trained kernels) do not wash the rest of the surface out to the colour of zero. Heights
 /// stay true to scale. `None` for an empty or all-zero plane.
