@@ -56,10 +56,17 @@ pub fn show(ui: &mut egui::Ui, state: &mut State, frame_ms: Option<f32>) {
             plan.sizes.insert(g.id, n);
         }
     }
+    let any_learned = state.model.doc.groups.iter().any(|g| g.learned.is_some());
     ui.horizontal(|ui| {
         ui.label("partition").on_hover_text("Learned points where a group has them (resampled at other sizes), or uniform linspace.");
-        ui.selectable_value(&mut plan.partition, PartitionKind::Learned, "learned");
-        ui.selectable_value(&mut plan.partition, PartitionKind::Uniform, "uniform");
+        if any_learned {
+            ui.selectable_value(&mut plan.partition, PartitionKind::Learned, "learned");
+            ui.selectable_value(&mut plan.partition, PartitionKind::Uniform, "uniform");
+        } else {
+            // "learned" would fall back to uniform for every group: no choice to offer.
+            ui.label("uniform")
+                .on_hover_text("This model has no learned partitions: every group is uniform.");
+        }
     });
     ui.separator();
     ui.heading("Input");

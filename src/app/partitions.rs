@@ -55,7 +55,11 @@ pub fn show(ui: &mut egui::Ui, state: &State) {
     };
     caption(
         ui,
-        "points per group (one row each): in use (orange), uniform at this size (grey, below), learned (green, above)",
+        if groups.iter().any(|g| g.learned.is_some()) {
+            "points per group (one row each): in use (orange), uniform at this size (grey, below), learned (green, above)"
+        } else {
+            "points per group (one row each): in use (orange), uniform at this size (grey, below); this model has no learned partitions"
+        },
     );
     let second_caption =
         ui.text_style_height(&egui::TextStyle::Small) + 3.0 * ui.spacing().item_spacing.y;
