@@ -4,7 +4,7 @@
 //! partition: four tap indices and four weights per point, computed by
 //! [`crate::inn::basis::Basis`], the one implementation of the spline math; a job per parameter
 //! and pass) and dispatches a few passes over all the parameters it changes (see
-//! [`super::discretize`]). The discrete weights stay on the GPU; a forward pass reads them there
+//! `gpu::discretize`). The discrete weights stay on the GPU; a forward pass reads them there
 //! and only the logits come back. Buffers are created once and grow only when a larger plan
 //! needs them.
 
@@ -236,7 +236,7 @@ impl GpuEngine {
     }
 
     /// Re-discretize on the GPU (no read-back) the parameters `plan` changes: those with an
-    /// axis sampled differently (see [`crate::engine::CpuEngine::set_plan`]). On error the
+    /// axis sampled differently (see [`crate::engine::cpu::CpuEngine::set_plan`]). On error the
     /// engine keeps its previous plan's shapes, and the next change redoes every parameter.
     ///
     /// # Errors

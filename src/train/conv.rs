@@ -3,7 +3,7 @@
 //! candle's own `conv2d` is fine for inference, but its backward pass runs a transposed
 //! convolution as a scalar loop that took most of a training step. Here the convolution is
 //! `W (C_out, C·kh·kw) × cols (C·kh·kw, N·H·W)`: forward and both gradients are matrix products
-//! (candle's gemm), and the only hand-written parts are [`Im2Col`] and its adjoint [`Col2Im`],
+//! (candle's gemm), and the only hand-written parts are `Im2Col` and its adjoint `Col2Im`,
 //! plain gathers and scatters.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, bail};
