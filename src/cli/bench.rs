@@ -565,6 +565,16 @@ fn megabytes(row: &serde_json::Value) -> f64 {
     total / 1e6
 }
 
+/// "model (engine kind)" of a row, for the lines under the table.
+fn row_label(r: &serde_json::Value) -> String {
+    let engine = r["engine"].as_str().unwrap_or("");
+    format!(
+        "{} ({})",
+        r["model"].as_str().unwrap_or(""),
+        engine.split(':').next().unwrap_or("")
+    )
+}
+
 fn print_table(rows: &[serde_json::Value]) {
     let f = |v: &serde_json::Value, k: &str, s: &str| v[k][s].as_f64().unwrap_or(f64::NAN);
     println!(
@@ -615,14 +625,8 @@ fn print_table(rows: &[serde_json::Value]) {
     for r in rows {
         let (t, g) = (&r["rediscretized_tensors"], &r["rediscretize_one_group"]);
         println!(
-            "{} ({}): (a) redoes {} of {} tensors per change; one group's slider (group {}, {} tensors): {:.3} / {:.3} ms",
-            r["model"].as_str().unwrap_or(""),
-            r["engine"]
-                .as_str()
-                .unwrap_or("")
-                .split(':')
-                .next()
-                .unwrap_or(""),
+            "{}: (a) redoes {} of {} tensors per change; one group's slider (group {}, {} tensors): {:.3} / {:.3} ms",
+            row_label(r),
             t[0],
             t[1],
             g["group"],
@@ -634,14 +638,8 @@ fn print_table(rows: &[serde_json::Value]) {
     for r in rows {
         let copy_ms = f(r, "stream_once", "median_ms");
         println!(
-            "{} ({}): copying, i.e. reading λ and writing the weights in one pass, takes {:.3} ms ({:.1} GB/s); (a) takes {:.2}x that",
-            r["model"].as_str().unwrap_or(""),
-            r["engine"]
-                .as_str()
-                .unwrap_or("")
-                .split(':')
-                .next()
-                .unwrap_or(""),
+            "{}: copying, i.e. reading λ and writing the weights in one pass, takes {:.3} ms ({:.1} GB/s); (a) takes {:.2}x that",
+            row_label(r),
             copy_ms,
             megabytes(r) / copy_ms,
             r["rediscretize_over_stream_once"]
