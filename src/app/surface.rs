@@ -523,18 +523,24 @@ fn mesh_of(quads: &[([Pos2; 4], Color32)]) -> Mesh {
     mesh
 }
 
+/// Where entry `i` of an axis at `positions` is drawn: at its position, except that an axis of
+/// one entry (a layer with one input channel, whose position is -1) runs through the middle of
+/// the box rather than along its edge.
+fn shown_at(positions: &[f32], i: usize) -> f32 {
+    match positions {
+        [_] | [] => 0.0,
+        _ => positions[i.min(positions.len() - 1)],
+    }
+}
+
 /// A single row or column (e.g. a layer with one input channel): a curve.
 fn draw_curve(painter: &egui::Painter, cam: &Camera, fine: &Plane, zs: f32) {
     let pts: Vec<Pos2> = fine
         .values
         .indexed_iter()
         .map(|((i, j), &v)| {
-            cam.project(
-                fine.rows[i.min(fine.rows.len() - 1)],
-                fine.cols[j.min(fine.cols.len() - 1)],
-                v * zs,
-            )
-            .0
+            cam.project(shown_at(&fine.rows, i), shown_at(&fine.cols, j), v * zs)
+                .0
         })
         .collect();
     painter.add(Shape::line(pts, Stroke::new(2.0, theme::REFERENCE)));
@@ -558,10 +564,11 @@ fn draw_points(
     radius: f32,
     color: Color32,
 ) {
-    for (i, &r) in plane.rows.iter().enumerate() {
-        for (j, &c) in plane.cols.iter().enumerate() {
+    for i in 0..plane.rows.len() {
+        for j in 0..plane.cols.len() {
             if let Some(&v) = plane.values.get([i, j]) {
-                let (p, _) = cam.project(r, c, v * zs);
+                let (p, _) =
+                    cam.project(shown_at(&plane.rows, i), shown_at(&plane.cols, j), v * zs);
                 painter.circle_filled(p, radius, color);
             }
         }
