@@ -45,19 +45,33 @@ pub fn spectrum(x: &Array2<f32>, size: [usize; 2]) -> Array2<Complex32> {
     })
 }
 
-/// Frequencies (cycles over [-1, 1]) at which [`fourier`] is evaluated along an axis sampled at
-/// `n` points: the integers up to the Nyquist frequency of `n` uniform points, `(n - 1) / 2`,
-/// and at most [`MAX_CYCLES`]; zero alone for a single point.
+/// Frequencies (cycles over [-1, 1]) at which [`fourier`] is evaluated: the integers from
+/// `-k` to `k`, `k` at most [`MAX_CYCLES`]; zero alone for `k = 0`.
 #[must_use]
-pub fn frequencies(n: usize) -> Vec<f32> {
+pub fn frequencies(k: usize) -> Vec<f32> {
     #[expect(clippy::cast_possible_wrap, reason = "capped at MAX_CYCLES")]
-    let k = (n.saturating_sub(1) / 2).min(MAX_CYCLES) as i32;
+    let k = k.min(MAX_CYCLES) as i32;
     #[expect(clippy::cast_precision_loss, reason = "small integers")]
     (-k..=k).map(|f| f as f32).collect()
 }
 
 /// Largest frequency [`frequencies`] goes to.
 pub const MAX_CYCLES: usize = 32;
+
+/// The frequencies the panel shows from `-k` to `k` (at most [`MAX_CYCLES`]): the integers,
+/// or where `k` is small (a spatial kernel of a few taps) steps of `k / 16`, so that the image
+/// has 33 bins a side rather than a handful.
+#[must_use]
+pub fn frequency_grid(k: usize) -> Vec<f32> {
+    let k = k.min(MAX_CYCLES);
+    if k == 0 || k >= 16 {
+        return frequencies(k);
+    }
+    #[expect(clippy::cast_precision_loss, reason = "small integers")]
+    let step = k as f32 / 16.0;
+    #[expect(clippy::cast_precision_loss, reason = "small integers")]
+    (-16..=16_i32).map(|i| i as f32 * step).collect()
+}
 
 /// The 2-D Fourier transform of a function known at the points of `plane`,
 /// `X(u, v) = ∫∫ F(x, y) e^{-iπ(ux + vy)} dx dy`, by the trapezoid rule on the plane's own
@@ -112,8 +126,8 @@ struct Cached {
     plan: u64,
     generation: u64,
     images: [Array2<f32>; 3],
-    /// Largest frequency along rows and columns of the first two images (cycles over [-1, 1]).
-    cycles: [f32; 2],
+    /// Frequency of each row and each column of the first two images (cycles over [-1, 1]).
+    freqs: [Vec<f32>; 2],
     /// Names of the slice's row and column axes.
     axes: (&'static str, &'static str),
 }
@@ -157,10 +171,15 @@ impl SpectrumPanel {
             let Some(p) = planes.get(state, slice) else {
                 return;
             };
-            // One frequency grid for both, up to the fine sampling's Nyquist frequency: the
-            // samples at a coarser partition repeat their spectrum within it (aliasing).
-            let fu = frequencies(p.fine.values.nrows());
-            let fv = frequencies(p.fine.values.ncols());
+            // One frequency grid for both, along each axis up to twice the Nyquist frequency
+            // of the control points, (n - 1) / 2: F holds little above it, and samples as
+            // sparse as the controls repeat their spectrum once within it (aliasing). Never
+            // past the fine sampling's own Nyquist frequency.
+            let reach = |controls: usize, fine: usize| {
+                controls.saturating_sub(1).min(fine.saturating_sub(1) / 2)
+            };
+            let fu = frequency_grid(reach(p.control.values.nrows(), p.fine.values.nrows()));
+            let fv = frequency_grid(reach(p.control.values.ncols(), p.fine.values.ncols()));
             let show = |plane: &Plane| {
                 let sp = fourier(plane, &fu, &fv);
                 if self.phase {
@@ -186,16 +205,13 @@ impl SpectrumPanel {
                 plan: key,
                 generation: state.generation,
                 images: [show(&p.fine), show(&p.samples), grid],
-                cycles: [
-                    fu.last().copied().unwrap_or(0.0),
-                    fv.last().copied().unwrap_or(0.0),
-                ],
+                freqs: [fu, fv],
                 axes: super::layer_data::axis_names(param.layout.shape.len(), slice),
             });
         }
         let Some(Cached {
             images: [fine, disc, grid],
-            cycles: [ku, kv],
+            freqs: [fu, fv],
             axes: (rows_name, cols_name),
             ..
         }) = &self.cache
@@ -231,22 +247,22 @@ impl SpectrumPanel {
                     Vec2::new(w, h),
                     &mut self.textures[1],
                 ) {
-                    let cycles = |i: usize, k: f32| {
-                        #[expect(clippy::cast_precision_loss, reason = "small bin indices")]
-                        let f = i as f32 - k;
-                        f
-                    };
+                    let at = |f: &[f32], i: usize| f.get(i).copied().unwrap_or(f32::NAN);
                     ui.label(
                         egui::RichText::new(format!(
                             "({:+}, {:+}) cycles: {v:.3}",
-                            cycles(r, *ku),
-                            cycles(c, *kv)
+                            at(fu, r),
+                            at(fv, c)
                         ))
                         .small(),
                     );
                 }
             });
         });
+        let (ku, kv) = (
+            fu.last().copied().unwrap_or(0.0),
+            fv.last().copied().unwrap_or(0.0),
+        );
         ui.label(
             egui::RichText::new(format!(
                 "Fourier transform of F over [-1, 1]² (trapezoid rule on each plane's points), both on one grid: \
@@ -289,9 +305,8 @@ impl SpectrumPanel {
                     let cycles = if grid {
                         String::from(",")
                     } else {
-                        #[expect(clippy::cast_precision_loss, reason = "small bin indices")]
-                        let (fu, fv) = (r as f32 - c.cycles[0], col as f32 - c.cycles[1]);
-                        format!("{fu},{fv}")
+                        let at = |f: &[f32], i: usize| f.get(i).copied().unwrap_or(f32::NAN);
+                        format!("{},{}", at(&c.freqs[0], r), at(&c.freqs[1], col))
                     };
                     out.push_str(&format!("{name}_{kind},{r},{col},{cycles},{v}\n"));
                 }
@@ -349,7 +364,7 @@ mod tests {
                 * (1.0 + (2.0 * PI * cols[j]).sin())
         });
         let plane = Plane { values, rows, cols };
-        let f = frequencies(17);
+        let f = frequencies(8);
         assert_eq!(f.first(), Some(&-8.0));
         let x = fourier(&plane, &f, &f);
         let c = Complex32::new;
@@ -396,6 +411,18 @@ mod tests {
         check_cos_sin(warp(200), warp(150), 1e-2);
     }
 
+    #[test]
+    fn the_panel_grid_has_integer_steps_or_33_bins() {
+        let small = frequency_grid(4);
+        assert_eq!(small.len(), 33);
+        assert_eq!((small[0], small[16], small[32]), (-4.0, 0.0, 4.0));
+        assert!((small[17] - 0.25).abs() < 1e-7);
+        let wide = frequency_grid(40);
+        assert_eq!(wide.len(), 2 * MAX_CYCLES + 1);
+        assert!(wide.iter().zip(-32..=32).all(|(&f, i)| f == i as f32));
+        assert_eq!(frequency_grid(0), vec![0.0]);
+    }
+
     /// A coarse partition aliases: 8 uniform points (spacing 2/7) cannot tell frequency 3 from
     /// 3 - 7 = -4, so the transform of `cos(3πx)` sampled there is as large at ±4 as at ±3.
     #[test]
@@ -409,7 +436,7 @@ mod tests {
             rows,
             cols: vec![0.0],
         };
-        let f = frequencies(17);
+        let f = frequencies(8);
         let x = fourier(&plane, &f, &[0.0]);
         let at = |u: f32| x[[f.iter().position(|&g| g == u).expect("in grid"), 0]].norm();
         assert!(at(3.0) > 0.5, "{}", at(3.0));
