@@ -46,8 +46,8 @@ pub struct Plane {
 /// without quadrature, `τ` or the area element (which only the discrete weights carry).
 #[derive(Clone, Debug, Default)]
 pub struct LayerPlanes {
-    /// Finely sampled (uniform, [`fine_count`] points per continuous channel axis; a spatial slice also
-    /// 8x finer in space).
+    /// Finely sampled: uniform, [`fine_count`] points per continuous channel axis; a spatial
+    /// slice also 8x finer in space.
     pub fine: Plane,
     /// At the control points (λ itself along channel axes).
     pub control: Plane,
@@ -81,10 +81,10 @@ fn positions(layout: &ParamLayout, dim: usize, n: usize, plan: &Resolved) -> Vec
 }
 
 /// A plan sampling every group of this parameter at [`fine_count`] uniform points for the
-/// control values along its axis (λ's shape `lambda_shape`). Spatial axes stay
-/// at the plan's taps for a channel slice, so that its tap `(r, s)` is the same position as the
-/// samples' (a finer kernel has more taps, and its tap `(r, s)` lies elsewhere); a spatial slice
-/// is sampled 8x finer than the native kernel.
+/// control values along its axis (λ's shape `lambda_shape`). Spatial axes stay at the plan's
+/// taps for a channel slice, so that its tap `(r, s)` is the same position as the samples' (a
+/// finer kernel has more taps, and its tap `(r, s)` lies elsewhere); a spatial slice is sampled
+/// 8x finer than the native kernel.
 fn fine_plan(
     layout: &ParamLayout,
     lambda_shape: &[usize],
@@ -112,7 +112,7 @@ fn fine_plan(
 /// pair), the `index`-th sample of each under `plan`: those axes interpolated at that point, or
 /// the entry itself where they are discrete, and made discrete of size 1 in the returned
 /// layout. Every plane of a slice comes from it, so all three show the kernel at the same
-/// point (the fine plane used to take its own `index`-th sample, elsewhere), and a slider tick
+/// point (the fine sampling's own `index`-th point lies elsewhere), and a slider tick
 /// interpolates one slice of the kernel, not all of it.
 fn at_point(
     layout: &ParamLayout,
@@ -421,8 +421,8 @@ mod tests {
 
     /// A kernel that varies only along output channels, `λ[o, i, r, s] = o`, with group 0
     /// sampled at its five control points: a spatial slice at output channel 3 is the control
-    /// value 3 at every tap of all three planes (the fine plane used to show its own fourth
-    /// of 48 fine points instead, near -1).
+    /// value 3 at every tap of all three planes (the fourth of the fine sampling's own points
+    /// lies near -1, where F is about 0.2).
     #[test]
     fn a_spatial_slice_shows_the_channels_it_names() {
         let lambda = ArrayD::from_shape_fn(IxDyn(&[5, 4, 3, 3]), |i| {
@@ -451,7 +451,7 @@ mod tests {
 
     /// λ alternating ±1 along 40 output-channel controls, the finest detail it can hold: the
     /// fine plane samples that axis at 79 points, every other one a control point, where F is
-    /// λ itself (48 points, as before, fall between the controls and miss the alternation).
+    /// λ itself (48 points would fall between the controls and miss the alternation).
     #[test]
     fn the_fine_plane_resolves_every_control_value() {
         let lambda = ArrayD::from_shape_fn(IxDyn(&[40, 4, 3, 3]), |i| {
