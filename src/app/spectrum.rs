@@ -171,10 +171,10 @@ impl SpectrumPanel {
             let Some(p) = planes.get(state, slice) else {
                 return;
             };
-            // One frequency grid for both, along each axis up to twice the Nyquist frequency
-            // of the control points, (n - 1) / 2: F holds little above it, and samples as
-            // sparse as the controls repeat their spectrum once within it (aliasing). Never
-            // past the fine sampling's own Nyquist frequency.
+            // One frequency grid for both, along each axis up to n - 1 cycles for n control
+            // points, twice their Nyquist frequency (n - 1) / 2: F holds little above it, and
+            // samples as sparse as the controls repeat their spectrum once within it
+            // (aliasing). Never past the fine sampling's own Nyquist frequency.
             let reach = |controls: usize, fine: usize| {
                 controls.saturating_sub(1).min(fine.saturating_sub(1) / 2)
             };
