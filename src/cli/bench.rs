@@ -145,6 +145,17 @@ fn write_target(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer
     })
 }
 
+/// A buffer of `bytes` on the GPU to copy from, for the copy measurements.
+fn copy_source(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
+    use eframe::egui_wgpu::wgpu;
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("innscope bench copy source"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
 /// Writing `bytes` of discrete weights once on the engine's device: the memory bound of
 /// re-discretization. On the CPU on every core, as re-discretization runs (one thread does not
 /// reach the memory bandwidth: 3.5 ms against 2.0-2.6 ms on two cores for the
@@ -189,13 +200,7 @@ fn stream_once(
 ) -> Box<dyn FnMut() -> anyhow::Result<()> + '_> {
     match gpu {
         Some(ctx) => {
-            use eframe::egui_wgpu::wgpu;
-            let src = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("innscope bench copy source"),
-                size: lambda_bytes.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
+            let src = copy_source(ctx, lambda_bytes);
             let dst = write_target(ctx, discrete_bytes);
             let common = lambda_bytes.min(discrete_bytes) / 4 * 4;
             Box::new(move || {
@@ -415,12 +420,7 @@ fn device_times(
         return Ok(None);
     }
     let buffer = write_target(ctx, discrete_bytes);
-    let src = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("innscope bench copy source"),
-        size: lambda_bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+    let src = copy_source(ctx, lambda_bytes);
     let common = lambda_bytes.min(discrete_bytes) / 4 * 4;
     let (mut a, mut w, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let timed = |record: &dyn Fn(&mut wgpu::CommandEncoder)| -> anyhow::Result<Duration> {
