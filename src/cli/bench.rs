@@ -134,26 +134,31 @@ fn measure_in_turn(
     Ok(times.iter().map(|t| stats(t)).collect())
 }
 
-/// A buffer of `bytes` on the GPU for the write-once measurements.
-fn write_target(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
-    use eframe::egui_wgpu::wgpu;
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("innscope bench write"),
+/// A storage buffer of `bytes` on the GPU for the memory-bound measurements: a target of
+/// writes (`copy_dst`) or the source of the copy.
+fn bench_buffer(ctx: &GpuContext, bytes: u64, copy_dst: bool) -> eframe::egui_wgpu::wgpu::Buffer {
+    use eframe::egui_wgpu::wgpu::{BufferDescriptor, BufferUsages};
+    let (label, usage) = if copy_dst {
+        ("innscope bench write", BufferUsages::COPY_DST)
+    } else {
+        ("innscope bench copy source", BufferUsages::COPY_SRC)
+    };
+    ctx.device.create_buffer(&BufferDescriptor {
+        label: Some(label),
         size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        usage: BufferUsages::STORAGE | usage,
         mapped_at_creation: false,
     })
 }
 
+/// A buffer of `bytes` on the GPU for the write-once measurements.
+fn write_target(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
+    bench_buffer(ctx, bytes, true)
+}
+
 /// A buffer of `bytes` on the GPU to copy from, for the copy measurements.
 fn copy_source(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
-    use eframe::egui_wgpu::wgpu;
-    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("innscope bench copy source"),
-        size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
+    bench_buffer(ctx, bytes, false)
 }
 
 /// Writing `bytes` of discrete weights once on the engine's device: the memory bound of
