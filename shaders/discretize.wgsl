@@ -146,6 +146,12 @@ fn store(j: Job, idx: u32, f: f32, qi: u32) {
     weights[dst] = g * j.area;
 }
 
+// The index of this workgroup in a dispatch that may be split over two grid dimensions (one
+// holds at most 65 535 workgroups).
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
 // The job of workgroup wg of a batch dispatch: the last one starting at or before it.
 fn job_of(wg: u32) -> u32 {
     var lo = batch.first;
@@ -166,7 +172,7 @@ fn job_of(wg: u32) -> u32 {
 fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
                 @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let wg = wid.x + wid.y * nwg.x;
+    let wg = group_index(wid, nwg);
     if (wg >= batch.groups) {
         return;
     }
@@ -187,7 +193,7 @@ fn interp_batch(@builtin(workgroup_id) wid: vec3<u32>,
 fn interp_one(@builtin(workgroup_id) wid: vec3<u32>,
               @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let idx = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let idx = group_index(wid, nwg) * 64u + lid;
     if (idx < one.total) {
         run(one, idx);
     }
@@ -237,7 +243,7 @@ fn control_kept(j: Job, o: u32, m: u32, k: u32, c: u32, tb: vec4<u32>, wb: vec4<
 fn interp_rows(@builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-    let wg = wid.x + wid.y * nwg.x;
+    let wg = group_index(wid, nwg);
     if (wg >= batch.groups) {
         return;
     }
