@@ -47,8 +47,13 @@ pub struct Plane {
 #[derive(Clone, Debug, Default)]
 pub struct LayerPlanes {
     /// Finely sampled: uniform, [`fine_count`] points per continuous channel axis; a spatial
-    /// slice also 8x finer in space.
-    pub fine: Plane,
+    /// slice also 8x finer in space. Shared with the planes of the next plan where it does
+    /// not change (see [`LayerPlanes::fine_key`]).
+    pub fine: Rc<Plane>,
+    /// What `fine` depends on besides λ and the layer: the slice's kind and the point of the
+    /// other two axes it shows (a partition slider moves the samples, not a channel slice's
+    /// fine plane). Equal keys of one layer of one model mean equal fine planes.
+    pub fine_key: u64,
     /// At the control points (λ itself along channel axes).
     pub control: Plane,
     /// At the current partition and resolution.
@@ -120,7 +125,7 @@ fn at_point(
     dims: [usize; 2],
     index: [usize; 2],
     plan: &Resolved,
-) -> Option<(ParamLayout, ArrayD<f32>)> {
+) -> Option<(ParamLayout, ArrayD<f32>, u64)> {
     let shape = lambda.shape();
     // The weight of each λ entry along `dim` at the `index`-th sample's position.
     let along = |dim: usize, index: usize| -> Option<Vec<f32>> {
@@ -139,6 +144,15 @@ fn at_point(
         Some(w)
     };
     let (w0, w1) = (along(dims[0], index[0])?, along(dims[1], index[1])?);
+    let key = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dims.hash(&mut h);
+        for w in w0.iter().chain(&w1) {
+            w.to_bits().hash(&mut h);
+        }
+        h.finish()
+    };
     let kept: Vec<usize> = (0..4).filter(|d| !dims.contains(d)).collect();
     let lambda = lambda
         .view()
@@ -165,7 +179,7 @@ fn at_point(
         reduced_shape[dim] = 1;
     }
     let reduced = reduced.into_shape_with_order(IxDyn(&reduced_shape)).ok()?;
-    Some((one, reduced))
+    Some((one, reduced, key))
 }
 
 fn slice(values: &ArrayD<f32>, which: Slice) -> Array2<f32> {
@@ -228,31 +242,43 @@ pub fn discrete_plane(param: &ParamSpec, w: &ArrayD<f32>, which: Slice, plan: &R
 
 /// Sample `param` (control values `lambda`) for `which` under `plan`.
 #[must_use]
+///
+/// `previous`: the planes of the same layer of the same model under an earlier plan, whose
+/// fine plane is reused where it has not changed.
 pub fn planes(
     param: &ParamSpec,
     lambda: &ArrayD<f32>,
     which: Slice,
     plan: &Resolved,
+    previous: Option<&LayerPlanes>,
 ) -> LayerPlanes {
     // A slice of a 4-D kernel: everything from the one point of the other two axes it shows.
     let reduced = if lambda.ndim() == 4 && param.layout.axes.len() == 4 {
         match which {
             Slice::Channels { r, s } => at_point(&param.layout, lambda, [2, 3], [r, s], plan)
-                .map(|(l, x)| (l, x, Slice::Channels { r: 0, s: 0 })),
+                .map(|(l, x, k)| (l, x, Slice::Channels { r: 0, s: 0 }, k)),
             Slice::Spatial { a, b } => at_point(&param.layout, lambda, [0, 1], [a, b], plan)
-                .map(|(l, x)| (l, x, Slice::Spatial { a: 0, b: 0 })),
+                .map(|(l, x, k)| (l, x, Slice::Spatial { a: 0, b: 0 }, k)),
         }
     } else {
         None
     };
-    let (layout, lambda, which) = match &reduced {
-        Some((layout, lambda, which)) => (layout, lambda, *which),
-        None => (&param.layout, lambda, which),
+    let (layout, lambda, which, fine_key) = match &reduced {
+        Some((layout, lambda, which, key)) => (layout, lambda, *which, *key),
+        // Sampled along its channel axes only, at fixed points: λ alone decides.
+        None => (&param.layout, lambda, which, 0),
     };
-    let fine_plan = fine_plan(layout, lambda.shape(), plan, which);
-    let fine = sample_function(lambda.view(), layout, &fine_plan)
-        .map(|f| plane(&f, layout, which, &fine_plan))
-        .unwrap_or_default();
+    let fine = match previous.filter(|p| p.fine_key == fine_key) {
+        Some(p) => Rc::clone(&p.fine),
+        None => {
+            let fine_plan = fine_plan(layout, lambda.shape(), plan, which);
+            Rc::new(
+                sample_function(lambda.view(), layout, &fine_plan)
+                    .map(|f| plane(&f, layout, which, &fine_plan))
+                    .unwrap_or_default(),
+            )
+        }
+    };
     let samples = sample_function(lambda.view(), layout, plan)
         .map(|f| plane(&f, layout, which, plan))
         .unwrap_or_default();
@@ -274,6 +300,7 @@ pub fn planes(
     };
     LayerPlanes {
         fine,
+        fine_key,
         control,
         samples,
     }
@@ -308,25 +335,42 @@ pub fn plan_key(state: &super::state::State) -> u64 {
 /// and shared by the surface and spectrum panels.
 #[derive(Default)]
 pub struct PlanesCache {
-    entry: Option<(String, Slice, u64, Rc<LayerPlanes>)>,
+    entry: Option<CachedPlanes>,
+}
+
+/// The planes of one (model, layer, slice, plan).
+struct CachedPlanes {
+    generation: u64,
+    layer: String,
+    slice: Slice,
+    plan: u64,
+    planes: Rc<LayerPlanes>,
 }
 
 impl PlanesCache {
     /// The planes of the selected layer for `slice` under the state's plan.
     pub fn get(&mut self, state: &super::state::State, slice: Slice) -> Option<Rc<LayerPlanes>> {
         let param = state.layer()?;
-        let key = plan_key(state);
-        match &self.entry {
-            Some((name, s, k, p)) if *name == param.name && *s == slice && *k == key => {
-                Some(Rc::clone(p))
-            }
-            _ => {
-                let lambda = &state.model.tensors[&param.name];
-                let p = Rc::new(planes(param, lambda, slice, &state.resolved));
-                self.entry = Some((param.name.clone(), slice, key, Rc::clone(&p)));
-                Some(p)
-            }
+        let plan = plan_key(state);
+        // The same layer of the same model: its fine plane may carry over to the new plan.
+        let same_layer = self
+            .entry
+            .as_ref()
+            .filter(|e| e.generation == state.generation && e.layer == param.name);
+        if let Some(e) = same_layer.filter(|e| e.slice == slice && e.plan == plan) {
+            return Some(Rc::clone(&e.planes));
         }
+        let lambda = &state.model.tensors[&param.name];
+        let previous = same_layer.map(|e| &*e.planes);
+        let planes = Rc::new(planes(param, lambda, slice, &state.resolved, previous));
+        self.entry = Some(CachedPlanes {
+            generation: state.generation,
+            layer: param.name.clone(),
+            slice,
+            plan,
+            planes: Rc::clone(&planes),
+        });
+        Some(planes)
     }
 }
 
@@ -386,7 +430,7 @@ mod tests {
                 Slice::Channels { r: 1, s: 1 },
                 Slice::Spatial { a: 2, b: 1 },
             ] {
-                let p = planes(&conv(), &lambda, which, &plan(scale));
+                let p = planes(&conv(), &lambda, which, &plan(scale), None);
                 let what = format!("scale {scale}, {which:?}");
                 all_close(&p.fine, 0.37, &format!("fine, {what}"));
                 all_close(&p.control, 0.37, &format!("control, {what}"));
@@ -408,7 +452,13 @@ mod tests {
             v
         });
         for (scale, r, s, want) in [(1.0, 0, 2, 2.0), (2.0, 2, 4, 5.0)] {
-            let p = planes(&conv(), &lambda, Slice::Channels { r, s }, &plan(scale));
+            let p = planes(
+                &conv(),
+                &lambda,
+                Slice::Channels { r, s },
+                &plan(scale),
+                None,
+            );
             let what = format!("scale {scale}, tap ({r}, {s})");
             all_close(&p.fine, want, &format!("fine, {what}"));
             all_close(&p.control, want, &format!("control, {what}"));
@@ -433,7 +483,7 @@ mod tests {
         for scale in [1.0, 2.0] {
             let mut plan = plan(scale);
             plan.partitions.insert(0, linspace(5));
-            let p = planes(&conv(), &lambda, Slice::Spatial { a: 3, b: 2 }, &plan);
+            let p = planes(&conv(), &lambda, Slice::Spatial { a: 3, b: 2 }, &plan, None);
             let what = format!("scale {scale}");
             all_close(&p.fine, 3.0, &format!("fine, {what}"));
             all_close(&p.control, 3.0, &format!("control, {what}"));
@@ -459,7 +509,13 @@ mod tests {
         });
         let mut plan = plan(1.0);
         plan.partitions.insert(0, linspace(8));
-        let p = planes(&conv(), &lambda, Slice::Channels { r: 1, s: 1 }, &plan);
+        let p = planes(
+            &conv(),
+            &lambda,
+            Slice::Channels { r: 1, s: 1 },
+            &plan,
+            None,
+        );
         assert_eq!(p.fine.values.nrows(), 79);
         for (k, row) in p.fine.values.rows().into_iter().step_by(2).enumerate() {
             let want = if k % 2 == 0 { 1.0 } else { -1.0 };
@@ -472,5 +528,44 @@ mod tests {
             }
         }
         assert_eq!(fine_count(1000), MAX_FINE);
+    }
+
+    /// A partition change keeps a channel slice's fine plane (the same one, not recomputed);
+    /// another tap, or a spatial slice whose channel points moved, gets a new one, equal to one
+    /// computed afresh.
+    #[test]
+    fn the_fine_plane_carries_over_only_where_it_cannot_change() {
+        let lambda = ArrayD::from_shape_fn(IxDyn(&[5, 4, 3, 3]), |i| {
+            #[expect(clippy::cast_precision_loss)]
+            let v = ((i[0] * 7 + i[1] * 3 + i[2] * 2 + i[3]) % 5) as f32;
+            v
+        });
+        let (a, mut b) = (plan(1.0), plan(1.0));
+        b.partitions.insert(0, linspace(4));
+        b.partitions.insert(1, vec![-1.0, -0.2, 0.5, 1.0]);
+        let tap = Slice::Channels { r: 1, s: 2 };
+        let first = planes(&conv(), &lambda, tap, &a, None);
+        let moved = planes(&conv(), &lambda, tap, &b, Some(&first));
+        assert!(Rc::ptr_eq(&first.fine, &moved.fine));
+        assert_eq!(moved.samples.values.dim(), (4, 4));
+
+        let other = Slice::Channels { r: 0, s: 0 };
+        let other_tap = planes(&conv(), &lambda, other, &b, Some(&first));
+        assert!(!Rc::ptr_eq(&first.fine, &other_tap.fine));
+        assert_eq!(
+            other_tap.fine.values,
+            planes(&conv(), &lambda, other, &b, None).fine.values
+        );
+
+        // Output channel 1 sits at -2/3 under `a` and at -1/3 under `b`.
+        let space = Slice::Spatial { a: 1, b: 1 };
+        let under_a = planes(&conv(), &lambda, space, &a, None);
+        let under_b = planes(&conv(), &lambda, space, &b, Some(&under_a));
+        assert!(!Rc::ptr_eq(&under_a.fine, &under_b.fine));
+        assert_eq!(
+            under_b.fine.values,
+            planes(&conv(), &lambda, space, &b, None).fine.values
+        );
+        assert_ne!(under_a.fine.values, under_b.fine.values);
     }
 }

@@ -125,6 +125,8 @@ struct Cached {
     phase: bool,
     plan: u64,
     generation: u64,
+    /// [`super::layer_data::LayerPlanes::fine_key`] of the planes the images came from.
+    fine_key: u64,
     images: [Array2<f32>; 3],
     /// Frequency of each row and each column of the first two images (cycles over [-1, 1]).
     freqs: [Vec<f32>; 2],
@@ -198,13 +200,29 @@ impl SpectrumPanel {
                 (None, None) => None,
             };
             let grid = sums.map_or_else(|| Array2::zeros((1, 1)), |s| channel_grid(&s));
+            // The fine plane's image carries over while the fine plane does (a partition
+            // slider moves only the samples of a channel slice).
+            let fine_image = match self.cache.take() {
+                Some(c)
+                    if c.layer == param.name
+                        && c.slice == slice
+                        && c.phase == self.phase
+                        && c.generation == state.generation
+                        && c.fine_key == p.fine_key =>
+                {
+                    let [fine, ..] = c.images;
+                    fine
+                }
+                _ => show(&p.fine),
+            };
             self.cache = Some(Cached {
                 layer: param.name.clone(),
                 slice,
                 phase: self.phase,
                 plan: key,
                 generation: state.generation,
-                images: [show(&p.fine), show(&p.samples), grid],
+                fine_key: p.fine_key,
+                images: [fine_image, show(&p.samples), grid],
                 freqs: [fu, fv],
                 axes: super::layer_data::axis_names(param.layout.shape.len(), slice),
             });
