@@ -298,6 +298,10 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
         let (ok, table, err) = run(&[&quick[..], &["--engine", "gpu"]].concat());
         assert!(ok, "{err}");
         assert!(!table.contains("GPU/CPU time ratio"), "{table}");
+        // On the GPU's clock, (a) beside the copy done by a shader.
+        for line in table.lines().filter(|l| l.contains("on the GPU's clock")) {
+            assert!(line.contains("copy in a shader"), "{line}");
+        }
     } else {
         assert!(
             std::env::var_os("INNSCOPE_REQUIRE_GPU").is_none(),

@@ -34,6 +34,7 @@ fn every_shader_parses_and_validates() {
     assert_eq!(
         names,
         [
+            "bench.wgsl",
             "discretize.wgsl",
             "forward.wgsl",
             "surface.wgsl",
@@ -46,6 +47,7 @@ fn every_shader_parses_and_validates() {
         .flat_map(|(_, e)| e.iter().map(String::as_str))
         .collect();
     for want in [
+        "stream",
         "interp_batch",
         "interp_one",
         "interp_rows",

@@ -5,7 +5,9 @@
 //! (a) re-discretizing every kernel for a new partition, (b) a forward pass of one input,
 //! (c) one slider tick = (a) + (b), (d) batched throughput; and, as memory bounds of (a),
 //! writing the discrete weights once and copying (reading λ and writing the weights in one
-//! pass), timed in turn with (a). Medians and 95th percentiles over repeated runs.
+//! pass), timed in turn with (a); on the GPU's clock also that copy done by a compute shader
+//! (`shaders/bench.wgsl`), the least any shader re-discretizing must do. Medians and 95th
+//! percentiles over repeated runs.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -134,31 +136,27 @@ fn measure_in_turn(
     Ok(times.iter().map(|t| stats(t)).collect())
 }
 
-/// A storage buffer of `bytes` on the GPU for the memory-bound measurements: a target of
-/// writes (`copy_dst`) or the source of the copy.
-fn bench_buffer(ctx: &GpuContext, bytes: u64, copy_dst: bool) -> eframe::egui_wgpu::wgpu::Buffer {
+/// A storage buffer of `bytes` on the GPU for the memory-bound measurements, a source and a
+/// target of copies. Rounded up to whole [`STREAM_UNIT`]s, at least one, so that the copy
+/// shader can bind it.
+fn bench_buffer(ctx: &GpuContext, bytes: u64, label: &str) -> eframe::egui_wgpu::wgpu::Buffer {
     use eframe::egui_wgpu::wgpu::{BufferDescriptor, BufferUsages};
-    let (label, usage) = if copy_dst {
-        ("innscope bench write", BufferUsages::COPY_DST)
-    } else {
-        ("innscope bench copy source", BufferUsages::COPY_SRC)
-    };
     ctx.device.create_buffer(&BufferDescriptor {
         label: Some(label),
-        size: bytes.max(4),
-        usage: BufferUsages::STORAGE | usage,
+        size: bytes.max(STREAM_UNIT).next_multiple_of(STREAM_UNIT),
+        usage: BufferUsages::STORAGE | BufferUsages::COPY_SRC | BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
 }
 
 /// A buffer of `bytes` on the GPU for the write-once measurements.
 fn write_target(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
-    bench_buffer(ctx, bytes, true)
+    bench_buffer(ctx, bytes, "innscope bench write")
 }
 
 /// A buffer of `bytes` on the GPU to copy from, for the copy measurements.
 fn copy_source(ctx: &GpuContext, bytes: u64) -> eframe::egui_wgpu::wgpu::Buffer {
-    bench_buffer(ctx, bytes, false)
+    bench_buffer(ctx, bytes, "innscope bench copy source")
 }
 
 /// Writing `bytes` of discrete weights once on the engine's device: the memory bound of
@@ -253,6 +251,100 @@ fn stream_commands(
     }
     if dst.size() > common {
         enc.clear_buffer(dst, common, None);
+    }
+}
+
+/// The compute shader of the copy on the GPU's clock.
+const BENCH_WGSL: &str = include_str!("../../shaders/bench.wgsl");
+/// Bytes the copy shader moves per invocation and step: a `vec4<f32>`.
+const STREAM_UNIT: u64 = 16;
+/// Invocations per workgroup of `stream` (its `@workgroup_size`).
+const STREAM_WORKGROUP: u32 = 64;
+/// Workgroups of a `stream` dispatch at most, each invocation looping over the units left:
+/// 262 144 invocations, about as many as a large GPU keeps resident at once (132 cores × 2048
+/// on an H100 or H200).
+const STREAM_GROUPS: u32 = 4096;
+
+/// Reading λ and writing the weights in one pass of a compute shader (`stream` in
+/// `shaders/bench.wgsl`): what any shader that re-discretizes must do at least, nothing
+/// computed. Beside the buffer copy it shows the adapter's own cost of moving values through a
+/// shader. Whole [`STREAM_UNIT`]s only (up to 12 bytes of each end are left out).
+struct ShaderStream {
+    kernel: innscope::gpu::context::Kernel,
+    bind: eframe::egui_wgpu::wgpu::BindGroup,
+    groups: u32,
+}
+
+impl ShaderStream {
+    /// Copy `lambda_bytes` of `src` to `dst` and clear the rest of `discrete_bytes` there.
+    fn new(
+        ctx: &GpuContext,
+        src: &eframe::egui_wgpu::wgpu::Buffer,
+        dst: &eframe::egui_wgpu::wgpu::Buffer,
+        (lambda_bytes, discrete_bytes): (u64, u64),
+    ) -> anyhow::Result<Self> {
+        use eframe::egui_wgpu::wgpu::{self, util::DeviceExt};
+        let units = |bytes: u64| -> anyhow::Result<u32> {
+            u32::try_from(bytes / STREAM_UNIT)
+                .map_err(|_| anyhow::anyhow!("{bytes} bytes are too many for the copy shader"))
+        };
+        let (copied, written) = (
+            units(lambda_bytes.min(discrete_bytes))?,
+            units(discrete_bytes)?,
+        );
+        let groups = written.div_ceil(STREAM_WORKGROUP).clamp(1, STREAM_GROUPS);
+        let params = ctx
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("innscope bench stream params"),
+                contents: bytemuck::cast_slice(&[copied, written, groups * STREAM_WORKGROUP, 0]),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("bench.wgsl"),
+                source: wgpu::ShaderSource::Wgsl(BENCH_WGSL.into()),
+            });
+        let kernel = innscope::gpu::context::Kernel::new(&ctx.device, &module, "stream");
+        // Whole units of each buffer (they hold one at least).
+        fn whole(buffer: &wgpu::Buffer, n: u32) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(u64::from(n.max(1)) * STREAM_UNIT),
+            })
+        }
+        let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("innscope bench stream"),
+            layout: &kernel.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: params.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: whole(src, copied),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: whole(dst, written),
+                },
+            ],
+        });
+        Ok(Self {
+            kernel,
+            bind,
+            groups,
+        })
+    }
+
+    fn record(&self, encoder: &mut eframe::egui_wgpu::wgpu::CommandEncoder) {
+        let mut pass = encoder.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&self.kernel.pipeline);
+        pass.set_bind_group(0, &self.bind, &[]);
+        pass.dispatch_workgroups(self.groups, 1, 1);
     }
 }
 
@@ -366,13 +458,15 @@ fn bench_engine(
     #[expect(clippy::cast_precision_loss, reason = "batch sizes are small")]
     let images_per_s = case.batch as f64 / (batched.median_ms * 1e-3);
     let s = |st: Stats| json!({"median_ms": st.median_ms, "p95_ms": st.p95_ms, "runs": st.runs});
-    let on_device = device_times.map_or(serde_json::Value::Null, |[a, w, c]| {
+    let on_device = device_times.map_or(serde_json::Value::Null, |[a, w, c, sh]| {
         json!({
             "rediscretize": s(a),
             "write_weights_once": s(w),
             "rediscretize_over_write_once": a.median_ms / w.median_ms,
             "stream_once": s(c),
             "rediscretize_over_stream_once": a.median_ms / c.median_ms,
+            "shader_stream_once": s(sh),
+            "rediscretize_over_shader_stream_once": a.median_ms / sh.median_ms,
         })
     });
     Ok(json!({
@@ -406,9 +500,9 @@ fn bench_engine(
     }))
 }
 
-/// (a), writing the weights once and the copy of [`stream_once`], each between two GPU
-/// timestamps, in turn: the device's own time without recording, submission and waiting.
-/// `None` where the device has no timestamps.
+/// (a), writing the weights once, the copy of [`stream_once`] and that copy in a shader
+/// ([`ShaderStream`]), each between two GPU timestamps, in turn: the device's own time without
+/// recording, submission and waiting. `None` where the device has no timestamps.
 fn device_times(
     args: &BenchArgs,
     engine: &mut GpuEngine,
@@ -416,7 +510,7 @@ fn device_times(
     model: &Model,
     plans: &[Resolved; 2],
     (lambda_bytes, discrete_bytes): (u64, u64),
-) -> anyhow::Result<Option<[Stats; 3]>> {
+) -> anyhow::Result<Option<[Stats; 4]>> {
     use eframe::egui_wgpu::wgpu;
     let Some(timer) = GpuTimer::new(ctx) else {
         return Ok(None);
@@ -427,7 +521,8 @@ fn device_times(
     let buffer = write_target(ctx, discrete_bytes);
     let src = copy_source(ctx, lambda_bytes);
     let common = lambda_bytes.min(discrete_bytes) / 4 * 4;
-    let (mut a, mut w, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let shader = ShaderStream::new(ctx, &src, &buffer, (lambda_bytes, discrete_bytes))?;
+    let (mut a, mut w, mut c, mut sh) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let timed = |record: &dyn Fn(&mut wgpu::CommandEncoder)| -> anyhow::Result<Duration> {
         let mut enc = ctx.encoder("innscope bench memory bound");
         timer.start(&mut enc);
@@ -442,13 +537,15 @@ fn device_times(
         let ta = engine.last_gpu_time()?;
         let tw = timed(&|enc| enc.clear_buffer(&buffer, 0, None))?;
         let tc = timed(&|enc| stream_commands(enc, &src, &buffer, common))?;
+        let ts = timed(&|enc| shader.record(enc))?;
         if round > 0 {
             a.extend(ta);
             w.push(tw);
             c.push(tc);
+            sh.push(ts);
         }
     }
-    Ok(Some([stats(&a), stats(&w), stats(&c)]))
+    Ok(Some([stats(&a), stats(&w), stats(&c), stats(&sh)]))
 }
 
 /// The full plan at `res`, every group at 90 %, and only the widest group at 90 % (the last
@@ -657,13 +754,15 @@ fn print_table(rows: &[serde_json::Value]) {
         let g = |k: &str| t[k]["median_ms"].as_f64().unwrap_or(f64::NAN);
         let ratio = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "{} (gpu), on the GPU's clock: (a) {:.3} ms, write once {:.3} ms (ratio {:.2}), copy {:.3} ms (ratio {:.2}); host recording and submitting (a): {:.3} ms",
+            "{} (gpu), on the GPU's clock: (a) {:.3} ms, write once {:.3} ms (ratio {:.2}), copy {:.3} ms (ratio {:.2}), copy in a shader {:.3} ms (ratio {:.2}); host recording and submitting (a): {:.3} ms",
             r["model"].as_str().unwrap_or(""),
             g("rediscretize"),
             g("write_weights_once"),
             ratio("rediscretize_over_write_once"),
             g("stream_once"),
             ratio("rediscretize_over_stream_once"),
+            g("shader_stream_once"),
+            ratio("rediscretize_over_shader_stream_once"),
             f(r, "rediscretize_submit", "median_ms"),
         );
     }
@@ -715,4 +814,58 @@ fn print_table(rows: &[serde_json::Value]) {
     println!(
         "(a)/write-once = median (a) / write ms, each (a) timed in turn with a write and a copy (λ read, weights written, in one pass)."
     );
+    if rows.iter().any(|r| !r["gpu_timestamps"].is_null()) {
+        println!(
+            "copy in a shader = that copy by a compute shader (shaders/bench.wgsl), the least a shader that re-discretizes must do."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy shader moves what it is timed for: λ's whole units into the weights, zeros
+    /// over the rest of the weights' whole units, nothing past them.
+    #[test]
+    fn shader_copy_copies_whole_units_and_clears_the_rest() {
+        let ctx = match GpuContext::headless() {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("INNSCOPE_REQUIRE_GPU").is_none(),
+                    "INNSCOPE_REQUIRE_GPU is set but there is no adapter: {e}"
+                );
+                eprintln!("skipped: no GPU adapter ({e})");
+                return;
+            }
+        };
+        // 37 words of λ (9 whole units and one word) into 50 of weights (12 units and two).
+        let (lambda_words, weight_words) = (37_usize, 50_usize);
+        let src = copy_source(&ctx, 4 * lambda_words as u64);
+        let dst = write_target(&ctx, 4 * weight_words as u64);
+        let lambda: Vec<f32> = (0..lambda_words).map(|i| i as f32 + 0.5).collect();
+        ctx.queue
+            .write_buffer(&src, 0, bytemuck::cast_slice(&lambda));
+        let before = vec![-7.0_f32; dst.size() as usize / 4];
+        ctx.queue
+            .write_buffer(&dst, 0, bytemuck::cast_slice(&before));
+        let shader = ShaderStream::new(
+            &ctx,
+            &src,
+            &dst,
+            (4 * lambda_words as u64, 4 * weight_words as u64),
+        )
+        .expect("a copy shader");
+        let mut enc = ctx.encoder("test stream");
+        shader.record(&mut enc);
+        let words = ctx
+            .read_words(enc, &dst, 0, before.len())
+            .expect("read back");
+        let got: Vec<f32> = words.into_iter().map(f32::from_bits).collect();
+        let mut want = before;
+        want[..36].copy_from_slice(&lambda[..36]);
+        want[36..48].fill(0.0);
+        assert_eq!(got, want);
+    }
 }
