@@ -8,13 +8,14 @@
 // axis to the first) — the float operations of one pass per axis, in their order, without
 // the intermediate tensor. With one axis, n_b = m_b = 1.
 
-// A dispatch of `interp_batch`: jobs [first, first + count) of the table, and the
-// workgroups of all of them.
+// A dispatch of `interp_batch` or `interp_rows`: jobs [first, first + count) of the table,
+// the workgroups of all of them, and the output rows (points along axis a) each invocation of
+// `interp_rows` computes.
 struct BatchParams {
     first: u32,
     count: u32,
     groups: u32,
-    _pad: u32,
+    rows: u32,
 }
 
 // One job (the `Job` struct of src/gpu/params.rs): its first workgroup in the dispatch, the
@@ -48,8 +49,6 @@ struct Job {
 const NO_AXIS: u32 = 0xffffffffu;
 // Outputs each invocation of interp_batch computes (a job's workgroups cover 64 times as many).
 const PER_INVOCATION: u32 = 4u;
-// Output rows (points along axis a) each invocation of interp_rows computes.
-const ROWS: u32 = 8u;
 const FINAL: u32 = 2u;
 const HAS_Q: u32 = 4u;
 // The quadrature runs along axis a, or along axis b (interp_rows then needs no division).
@@ -232,9 +231,9 @@ fn control_kept(j: Job, o: u32, m: u32, k: u32, c: u32, tb: vec4<u32>, wb: vec4<
     return control(j, o, m, k, c, tb, wb);
 }
 
-// Many jobs, each in whole output rows: a job's workgroups cover, for each (outer, mid), ROWS
-// points along axis a at a time and 64 points of a row (the (m_b, inner) values after it)
-// each. An invocation takes one point of the row through ROWS output rows: its position,
+// Many jobs, each in whole output rows: a job's workgroups cover, for each (outer, mid),
+// `batch.rows` points along axis a at a time and 64 points of a row (the (m_b, inner) values
+// after it) each. An invocation takes one point of the row through those output rows: its position,
 // axis-b basis and quadrature weight are worked out once, every workgroup's rows share their
 // axis-a basis, and a control row that the previous output row used is not mixed again
 // (neighbouring points of a partition share three of their four). The float operations of
@@ -250,11 +249,12 @@ fn interp_rows(@builtin(workgroup_id) wid: vec3<u32>,
     let j = jobs[job_of(wg)];
     let len = j.m_b * j.inner;
     let row_groups = (len + 63u) / 64u;
-    let a_groups = (j.m_a + ROWS - 1u) / ROWS;
+    let rows = batch.rows;
+    let a_groups = (j.m_a + rows - 1u) / rows;
     var w = wg - j.start;
     let e = (w % row_groups) * 64u + lid;
     w = w / row_groups;
-    let a0 = (w % a_groups) * ROWS;
+    let a0 = (w % a_groups) * rows;
     w = w / a_groups;
     let m = w % j.mid;
     let o = w / j.mid;
@@ -271,7 +271,7 @@ fn interp_rows(@builtin(workgroup_id) wid: vec3<u32>,
     }
     var kept = vec4<u32>(NO_AXIS);
     var kept_t = vec4<f32>(0.0);
-    let a_end = min(a0 + ROWS, j.m_a);
+    let a_end = min(a0 + rows, j.m_a);
     for (var ia = a0; ia < a_end; ia = ia + 1u) {
         let ta = taps_at(j, j.basis_a + 8u * ia);
         let wa = weights_at(j, j.basis_a + 8u * ia);

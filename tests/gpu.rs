@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use common::{expected, import, logit_tolerance, max_abs_diff, plan_steps};
 use innscope::engine::cpu::CpuEngine;
-use innscope::gpu::{Discretization, GpuContext, GpuEngine};
+use innscope::gpu::{DEFAULT_ROWS, Discretization, GpuContext, GpuEngine, MAX_ROWS};
 use innscope::inn::{PartitionKind, Plan, Quadrature};
 use innscope::model::{DiscreteWeights, Model, synthetic};
 use ndarray::{Array4, Ix4};
@@ -43,6 +43,11 @@ const LAYOUTS: [Discretization; 3] = [
     Discretization::Pairs,
     Discretization::Rows,
 ];
+
+/// Output rows an invocation computes in the whole-row layout, besides [`DEFAULT_ROWS`]: one
+/// (a row keeps nothing from the one before), three (blocks that do not divide the rows) and
+/// sixteen.
+const OTHER_ROWS: [u32; 3] = [1, 3, 16];
 
 /// Worst difference of GPU weights from reference weights, relative to each tensor's scale.
 fn worst_relative(gpu: &DiscreteWeights, reference: &DiscreteWeights) -> f32 {
@@ -120,10 +125,15 @@ fn check_fixture(name: &str) {
                 engine.insert(GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU engine"))
             }
         };
-        // Every way of laying out the passes.
-        for layout in LAYOUTS {
-            let path = format!("{layout:?}");
+        // Every way of laying out the passes, the whole-row one with several row counts.
+        let ways = LAYOUTS
+            .iter()
+            .map(|&layout| (layout, DEFAULT_ROWS))
+            .chain(OTHER_ROWS.iter().map(|&rows| (Discretization::Rows, rows)));
+        for (layout, rows) in ways {
+            let path = format!("{layout:?}, {rows} rows an invocation");
             e.set_discretization(layout);
+            e.set_rows_per_invocation(rows).expect("a valid row count");
             e.set_plan(&model, &plan).expect("re-discretizes");
             let weights = e.read_weights().expect("reads back");
             for (param, w) in &weights {
@@ -163,6 +173,26 @@ fn check_fixture(name: &str) {
     eprintln!(
         "{name}: worst GPU weight error {worst_w:e}, worst GPU-CPU logit difference {worst_l:e}"
     );
+}
+
+/// A row count out of range is refused and changes nothing.
+#[test]
+fn a_row_count_out_of_range_is_refused() {
+    let Some(ctx) = gpu() else { return };
+    let model = import("mnist_example");
+    let plan = model.resolve(&model.default_plan()).expect("valid");
+    let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &plan).expect("GPU");
+    let before = g.read_weights().expect("reads back");
+    for rows in [0, MAX_ROWS + 1] {
+        let err = g.set_rows_per_invocation(rows).expect_err("out of range");
+        assert!(err.to_string().contains("output rows"), "{err}");
+        assert_eq!(g.rows_per_invocation(), DEFAULT_ROWS);
+    }
+    // Every parameter redone, with the row count still in effect.
+    g.set_discretization(Discretization::Rows);
+    g.set_plan(&model, &plan).expect("re-discretizes");
+    assert_eq!(g.last_change().0, model.doc.params.len());
+    assert_eq!(g.read_weights().expect("reads back"), before);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use innscope::engine::Engine;
 use innscope::engine::cpu::CpuEngine;
-use innscope::gpu::{Discretization, GpuContext, GpuEngine, GpuTimer};
+use innscope::gpu::{Discretization, GpuContext, GpuEngine, GpuTimer, MAX_ROWS};
 use innscope::inn::{GroupId, Plan, Resolved};
 use innscope::model::{Model, synthetic};
 use ndarray::Array4;
@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// `rows` (two axes a pass, long rows in whole rows).
     #[arg(long, value_enum, default_value_t = GpuPasses::Auto)]
     pub gpu_passes: GpuPasses,
+    /// Output rows each invocation computes where the `rows` layout takes a parameter in
+    /// whole rows (the engine's default, 8, when omitted).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_ROWS)))]
+    pub gpu_rows: Option<u32>,
     /// How the host waits for the GPU: `auto` (poll briefly, then block, on hardware GPUs;
     /// block on software ones), `spin` or `block`.
     #[arg(long, value_enum, default_value_t = GpuWait::Auto)]
@@ -648,10 +652,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 GpuPasses::PerAxis => g.set_discretization(Discretization::PerAxis),
                 GpuPasses::Rows => g.set_discretization(Discretization::Rows),
             }
+            if let Some(rows) = args.gpu_rows {
+                g.set_rows_per_invocation(rows)?;
+            }
             let passes = match g.discretization() {
-                Discretization::PerAxis => "one axis per pass",
-                Discretization::Pairs => "two axes per pass",
-                Discretization::Rows => "two axes per pass, long rows whole",
+                Discretization::PerAxis => "one axis per pass".to_owned(),
+                Discretization::Pairs => "two axes per pass".to_owned(),
+                Discretization::Rows => format!(
+                    "two axes per pass, long rows whole ({} rows an invocation)",
+                    g.rows_per_invocation()
+                ),
             };
             let mut e = Engine::Gpu(Box::new(g));
             let mut row = bench_engine(args, case, &mut e, Some(ctx))?;

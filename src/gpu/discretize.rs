@@ -24,11 +24,15 @@ use crate::model::{Model, ModelError};
 const WORKGROUP: usize = 64;
 /// Outputs each invocation of `interp_batch` computes (`PER_INVOCATION` in the shader).
 pub(crate) const PER_INVOCATION: usize = 4;
-/// Output rows each invocation of `interp_rows` computes (`ROWS` in the shader). More rows
-/// share more of the values mixed along axis b but leave fewer invocations to run at once: on
-/// lavapipe, ResNet-18-sized weights took 1.07 s on the GPU's clock with 4, 0.90 s with 8 and
-/// 0.80 s with 16; 8 keeps a large GPU's cores busy on the smaller layers.
-pub(crate) const ROWS: usize = 8;
+/// Output rows each invocation of `interp_rows` computes unless told otherwise
+/// ([`crate::gpu::GpuEngine::set_rows_per_invocation`]). More rows share more of the values
+/// mixed along axis b (each control row is mixed once per block of rows, plus three at the
+/// block's start) but leave fewer invocations to run at once: on lavapipe, ResNet-18-sized
+/// weights took 1.07 s on the GPU's clock with 4, 0.90 s with 8 and 0.80 s with 16; 8 keeps a
+/// large GPU's cores busy on the smaller layers.
+pub const DEFAULT_ROWS: u32 = 8;
+/// The most output rows an invocation of `interp_rows` may be given.
+pub const MAX_ROWS: u32 = 256;
 /// Values after axis a (a point of axis b and the inner values) from which a job goes to
 /// `interp_rows`: a shorter row would leave most of each workgroup idle.
 const ROW_MIN: usize = WORKGROUP;
@@ -207,12 +211,12 @@ struct Pass {
     rows: bool,
 }
 
-/// Workgroups of `interp_rows` for `job`: per (outer, mid), [`ROWS`] output rows by
+/// Workgroups of `interp_rows` for `job`: per (outer, mid), `rows` output rows by
 /// [`WORKGROUP`] values of a row each.
-fn row_groups(job: &Job) -> usize {
+fn row_groups(job: &Job, rows: u32) -> usize {
     let len = job.m_b as usize * job.inner as usize;
     (job.outer as usize * job.mid as usize)
-        * (job.m_a as usize).div_ceil(ROWS)
+        * (job.m_a as usize).div_ceil(rows.max(1) as usize)
         * len.div_ceil(WORKGROUP)
 }
 
@@ -227,6 +231,8 @@ pub(crate) struct Batch {
     copies: Vec<(usize, usize, usize, usize)>,
     /// Words each of the two temporaries must hold.
     pub temp_words: [usize; 2],
+    /// Output rows each invocation of `interp_rows` computes.
+    rows: u32,
 }
 
 /// The tail of the table: bases, each once, and quadrature weights.
@@ -377,19 +383,25 @@ impl Batch {
     /// The jobs that re-discretize `changed` under `plan`, laid out as `layout` says: every
     /// parameter in each pass, or, `one_by_one`, a parameter's passes before the next
     /// parameter's (so that a CPU device keeps each parameter in its caches, and the
-    /// temporaries hold one parameter at a time).
+    /// temporaries hold one parameter at a time). With [`Discretization::Rows`], an
+    /// invocation of `interp_rows` computes `rows_per` output rows (1 to [`MAX_ROWS`]).
     ///
     /// # Errors
-    /// A plan the model refuses, sizes beyond `u32`.
+    /// A plan the model refuses, sizes beyond `u32`, `rows` out of range.
     pub fn new(
         model: &Model,
         plan: &Resolved,
         changed: &BTreeSet<String>,
         arena: &Arena,
         bases: &BasisCache,
-        layout: Discretization,
+        (layout, rows_per): (Discretization, u32),
         one_by_one: bool,
     ) -> Result<Self, GpuError> {
+        if !(1..=MAX_ROWS).contains(&rows_per) {
+            return Err(GpuError::Invalid(format!(
+                "{rows_per} output rows an invocation: 1 to {MAX_ROWS} are possible"
+            )));
+        }
         let pairs = layout != Discretization::PerAxis;
         let rows = layout == Discretization::Rows;
         let mut tail = Tail::default();
@@ -457,7 +469,7 @@ impl Batch {
                         for mut job in set_jobs {
                             job.start = u32_of(groups, "workgroups")?;
                             groups += if by_rows {
-                                row_groups(&job)
+                                row_groups(&job, rows_per)
                             } else {
                                 (job.total as usize).div_ceil(WORKGROUP * PER_INVOCATION)
                             };
@@ -485,6 +497,7 @@ impl Batch {
             passes,
             copies,
             temp_words,
+            rows: rows_per,
         })
     }
 
@@ -533,7 +546,7 @@ impl Batch {
                     first: p.first,
                     count: p.count,
                     groups: p.groups,
-                    _pad: 0,
+                    rows: self.rows,
                 }));
                 bindings.push((5, table.as_entire_binding()));
                 let total = p

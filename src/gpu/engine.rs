@@ -17,7 +17,9 @@ use eframe::egui_wgpu::wgpu;
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::context::{GpuContext, STORAGE, Span, dispatch, new_buffer, u32_of};
-use super::discretize::{Arena, Batch, Discretization, Uniform, words_limit};
+use super::discretize::{
+    Arena, Batch, DEFAULT_ROWS, Discretization, MAX_ROWS, Uniform, words_limit,
+};
 use super::params::{
     AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
     SoftmaxParams, UnaryParams,
@@ -147,6 +149,8 @@ pub struct GpuEngine {
     scratch: Scratch,
     plan: Resolved,
     layout: Discretization,
+    /// Output rows each invocation of `interp_rows` computes.
+    rows: u32,
     /// Whether every weight holds its values under `plan` (not after a failed change, nor
     /// after switching the discretization passes).
     complete: bool,
@@ -177,6 +181,7 @@ impl GpuEngine {
             scratch: Scratch::default(),
             plan: plan.clone(),
             layout: Discretization::default(),
+            rows: DEFAULT_ROWS,
             complete: false,
             last_change: (0, 0),
             timer: None,
@@ -196,6 +201,29 @@ impl GpuEngine {
     #[must_use]
     pub fn discretization(&self) -> Discretization {
         self.layout
+    }
+
+    /// Output rows each invocation computes where [`Discretization::Rows`] takes parameters in
+    /// whole rows (same float operations, same results; [`DEFAULT_ROWS`] unless set). Takes
+    /// effect at the next plan.
+    ///
+    /// # Errors
+    /// `rows` outside 1 to [`MAX_ROWS`]; nothing changes then.
+    pub fn set_rows_per_invocation(&mut self, rows: u32) -> Result<(), GpuError> {
+        if !(1..=MAX_ROWS).contains(&rows) {
+            return Err(GpuError::Invalid(format!(
+                "{rows} output rows an invocation: 1 to {MAX_ROWS} are possible"
+            )));
+        }
+        self.rows = rows;
+        self.complete = false;
+        Ok(())
+    }
+
+    /// Output rows each invocation of the whole-row layout computes.
+    #[must_use]
+    pub fn rows_per_invocation(&self) -> u32 {
+        self.rows
     }
 
     /// Time each plan change's GPU work with timestamps (for benchmarks); false where the
@@ -274,12 +302,20 @@ impl GpuEngine {
             &changed,
             &self.arena,
             &bases,
-            layout,
+            (layout, self.rows),
             one_by_one,
         )?;
         if batch.temp_words.iter().any(|&w| w > words_limit(&ctx)) {
             // Temporaries for every parameter at once would exceed a binding: one at a time.
-            batch = Batch::new(model, plan, &changed, &self.arena, &bases, layout, true)?;
+            batch = Batch::new(
+                model,
+                plan,
+                &changed,
+                &self.arena,
+                &bases,
+                (layout, self.rows),
+                true,
+            )?;
         }
         let mut encoder = ctx.encoder("innscope discretize");
         if let Some(t) = &self.timer {

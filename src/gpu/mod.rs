@@ -10,7 +10,7 @@ pub mod timer;
 pub mod weight_view;
 
 pub use context::GpuContext;
-pub use discretize::Discretization;
+pub use discretize::{DEFAULT_ROWS, Discretization, MAX_ROWS};
 pub use engine::GpuEngine;
 pub use timer::GpuTimer;
 pub use weight_view::WeightView;

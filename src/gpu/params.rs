@@ -4,7 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// `BatchParams` of `interp_batch`: which jobs of the table one dispatch runs.
+/// `BatchParams` of `interp_batch` and `interp_rows`: which jobs of the table one dispatch
+/// runs.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct BatchParams {
@@ -12,7 +13,8 @@ pub struct BatchParams {
     pub count: u32,
     /// Workgroups of all the dispatch's jobs.
     pub groups: u32,
-    pub _pad: u32,
+    /// Output rows each invocation of `interp_rows` computes (`interp_batch` ignores it).
+    pub rows: u32,
 }
 
 /// One job of `interp_batch` (`J_*` in `shaders/discretize.wgsl`): interpolate a source seen
@@ -194,7 +196,36 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use super::Job;
+    use super::{BatchParams, Job};
+
+    /// The field names of `struct name` in `wgsl`, in order.
+    fn wgsl_fields<'a>(wgsl: &'a str, name: &str) -> Vec<&'a str> {
+        let body = wgsl
+            .split(&format!("struct {name} {{"))
+            .nth(1)
+            .and_then(|b| b.split('}').next())
+            .unwrap_or_else(|| panic!("struct {name} in the shader"));
+        body.lines()
+            .filter_map(|l| l.trim().split(':').next())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// The shader's `BatchParams` has `BatchParams`'s fields, in its order, four bytes each.
+    #[test]
+    fn batch_params_read_in_the_shader_as_they_are_written() {
+        let fields = ["first", "count", "groups", "rows"];
+        assert_eq!(size_of::<BatchParams>(), 4 * fields.len());
+        let wgsl = super::super::context::DISCRETIZE_WGSL;
+        assert_eq!(wgsl_fields(wgsl, "BatchParams"), fields);
+        let p = BatchParams {
+            first: 1,
+            count: 2,
+            groups: 3,
+            rows: 4,
+        };
+        assert_eq!(bytemuck::cast::<_, [u32; 4]>(p), [1, 2, 3, 4]);
+    }
 
     /// The shader's `Job` has `Job`'s fields, in its order, four bytes each.
     #[test]
@@ -205,23 +236,12 @@ mod tests {
         ];
         assert_eq!(size_of::<Job>(), 4 * fields.len());
         let wgsl = super::super::context::DISCRETIZE_WGSL;
-        let body = wgsl
-            .split("struct Job {")
-            .nth(1)
-            .and_then(|b| b.split('}').next())
-            .expect("struct Job in discretize.wgsl");
-        let names: Vec<&str> = body
-            .lines()
-            .filter_map(|l| l.trim().split(':').next())
-            .filter(|n| !n.is_empty())
-            .collect();
-        assert_eq!(names, fields);
+        assert_eq!(wgsl_fields(wgsl, "Job"), fields);
         let consts = [
             (
                 "PER_INVOCATION",
                 super::super::discretize::PER_INVOCATION as u32,
             ),
-            ("ROWS", super::super::discretize::ROWS as u32),
             ("FINAL", Job::FINAL),
             ("HAS_Q", Job::HAS_Q),
             ("Q_ON_A", Job::Q_ON_A),
