@@ -294,28 +294,22 @@ impl GpuEngine {
             plan,
         )
         .map_err(crate::model::ModelError::from)?;
-        let layout = self.layout;
-        let one_by_one = layout == Discretization::PerAxis;
-        let mut batch = Batch::new(
-            model,
-            plan,
-            &changed,
-            &self.arena,
-            &bases,
-            (layout, self.rows),
-            one_by_one,
-        )?;
-        if batch.temp_words.iter().any(|&w| w > words_limit(&ctx)) {
-            // Temporaries for every parameter at once would exceed a binding: one at a time.
-            batch = Batch::new(
+        let layout = (self.layout, self.rows);
+        let batch_of = |one_by_one: bool| {
+            Batch::new(
                 model,
                 plan,
                 &changed,
                 &self.arena,
                 &bases,
-                (layout, self.rows),
-                true,
-            )?;
+                layout,
+                one_by_one,
+            )
+        };
+        let mut batch = batch_of(self.layout == Discretization::PerAxis)?;
+        if batch.temp_words.iter().any(|&w| w > words_limit(&ctx)) {
+            // Temporaries for every parameter at once would exceed a binding: one at a time.
+            batch = batch_of(true)?;
         }
         let mut encoder = ctx.encoder("innscope discretize");
         if let Some(t) = &self.timer {
