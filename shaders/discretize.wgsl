@@ -233,11 +233,11 @@ fn control_kept(j: Job, o: u32, m: u32, k: u32, c: u32, tb: vec4<u32>, wb: vec4<
 
 // Many jobs, each in whole output rows: a job's workgroups cover, for each (outer, mid),
 // `batch.rows` points along axis a at a time and 64 points of a row (the (m_b, inner) values
-// after it) each. An invocation takes one point of the row through those output rows: its position,
-// axis-b basis and quadrature weight are worked out once, every workgroup's rows share their
-// axis-a basis, and a control row that the previous output row used is not mixed again
-// (neighbouring points of a partition share three of their four). The float operations of
-// each output are those of `run`.
+// after it) each. An invocation takes one point of the row through those output rows: its
+// position, axis-b basis and quadrature weight are worked out once, every workgroup's rows
+// share their axis-a basis, and a control row that the previous output row used is not mixed
+// again (neighbouring points of a partition share three of their four). The float operations
+// of each output are those of `run`.
 @compute @workgroup_size(64)
 fn interp_rows(@builtin(workgroup_id) wid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>,

@@ -290,6 +290,14 @@ impl ShaderStream {
         (lambda_bytes, discrete_bytes): (u64, u64),
     ) -> Option<Self> {
         use eframe::egui_wgpu::wgpu::{self, util::DeviceExt};
+        /// The first `n` units of `buffer` (it holds one at least).
+        fn whole(buffer: &wgpu::Buffer, n: u32) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(u64::from(n.max(1)) * STREAM_UNIT),
+            })
+        }
         let limit = ctx
             .device
             .limits()
@@ -318,14 +326,6 @@ impl ShaderStream {
                 source: wgpu::ShaderSource::Wgsl(BENCH_WGSL.into()),
             });
         let kernel = innscope::gpu::context::Kernel::new(&ctx.device, &module, "stream");
-        // Whole units of each buffer (they hold one at least).
-        fn whole(buffer: &wgpu::Buffer, n: u32) -> wgpu::BindingResource<'_> {
-            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer,
-                offset: 0,
-                size: wgpu::BufferSize::new(u64::from(n.max(1)) * STREAM_UNIT),
-            })
-        }
         let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("innscope bench stream"),
             layout: &kernel.layout,
@@ -852,8 +852,6 @@ fn print_table(rows: &[serde_json::Value]) {
 mod tests {
     use super::*;
 
-    /// The copy shader moves what it is timed for: λ's whole units into the weights, zeros
-    /// over the rest of the weights' whole units, nothing past them.
     /// `context`'s device, or `None` (said) where there is no adapter and none is required.
     fn device(context: Result<GpuContext, innscope::gpu::GpuError>) -> Option<GpuContext> {
         match context {
@@ -880,6 +878,8 @@ mod tests {
         assert!(ShaderStream::new(&ctx, &src, &dst, (1024, 2048)).is_none());
     }
 
+    /// The copy shader moves what it is timed for: λ's whole units into the weights, zeros
+    /// over the rest of the weights' whole units, nothing past them.
     #[test]
     fn shader_copy_copies_whole_units_and_clears_the_rest() {
         let Some(ctx) = device(GpuContext::headless()) else {

@@ -33,6 +33,20 @@ pub(crate) const PER_INVOCATION: usize = 4;
 pub const DEFAULT_ROWS: u32 = 8;
 /// The most output rows an invocation of `interp_rows` may be given.
 pub const MAX_ROWS: u32 = 256;
+
+/// `rows` as output rows an invocation of `interp_rows` computes: 1 to [`MAX_ROWS`].
+///
+/// # Errors
+/// `rows` out of that range.
+pub(crate) fn check_rows(rows: u32) -> Result<u32, GpuError> {
+    if (1..=MAX_ROWS).contains(&rows) {
+        Ok(rows)
+    } else {
+        Err(GpuError::Invalid(format!(
+            "{rows} output rows an invocation: 1 to {MAX_ROWS} are possible"
+        )))
+    }
+}
 /// Values after axis a (a point of axis b and the inner values) from which a job goes to
 /// `interp_rows`: a shorter row would leave most of each workgroup idle.
 const ROW_MIN: usize = WORKGROUP;
@@ -216,7 +230,7 @@ struct Pass {
 fn row_groups(job: &Job, rows: u32) -> usize {
     let len = job.m_b as usize * job.inner as usize;
     (job.outer as usize * job.mid as usize)
-        * (job.m_a as usize).div_ceil(rows.max(1) as usize)
+        * (job.m_a as usize).div_ceil(rows as usize)
         * len.div_ceil(WORKGROUP)
 }
 
@@ -232,7 +246,7 @@ pub(crate) struct Batch {
     /// Words each of the two temporaries must hold.
     pub temp_words: [usize; 2],
     /// Output rows each invocation of `interp_rows` computes.
-    rows: u32,
+    rows_per: u32,
 }
 
 /// The tail of the table: bases, each once, and quadrature weights.
@@ -387,7 +401,7 @@ impl Batch {
     /// invocation of `interp_rows` computes `rows_per` output rows (1 to [`MAX_ROWS`]).
     ///
     /// # Errors
-    /// A plan the model refuses, sizes beyond `u32`, `rows` out of range.
+    /// A plan the model refuses, sizes beyond `u32`, `rows_per` out of range.
     pub fn new(
         model: &Model,
         plan: &Resolved,
@@ -397,11 +411,7 @@ impl Batch {
         (layout, rows_per): (Discretization, u32),
         one_by_one: bool,
     ) -> Result<Self, GpuError> {
-        if !(1..=MAX_ROWS).contains(&rows_per) {
-            return Err(GpuError::Invalid(format!(
-                "{rows_per} output rows an invocation: 1 to {MAX_ROWS} are possible"
-            )));
-        }
+        let rows_per = check_rows(rows_per)?;
         let pairs = layout != Discretization::PerAxis;
         let rows = layout == Discretization::Rows;
         let mut tail = Tail::default();
@@ -497,7 +507,7 @@ impl Batch {
             passes,
             copies,
             temp_words,
-            rows: rows_per,
+            rows_per,
         })
     }
 
@@ -546,7 +556,7 @@ impl Batch {
                     first: p.first,
                     count: p.count,
                     groups: p.groups,
-                    rows: self.rows,
+                    rows: self.rows_per,
                 }));
                 bindings.push((5, table.as_entire_binding()));
                 let total = p

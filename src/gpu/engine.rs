@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::context::{GpuContext, STORAGE, Span, dispatch, new_buffer, u32_of};
 use super::discretize::{
-    Arena, Batch, DEFAULT_ROWS, Discretization, MAX_ROWS, Uniform, words_limit,
+    Arena, Batch, DEFAULT_ROWS, Discretization, Uniform, check_rows, words_limit,
 };
 use super::params::{
     AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
@@ -210,12 +210,7 @@ impl GpuEngine {
     /// # Errors
     /// `rows` outside 1 to [`MAX_ROWS`]; nothing changes then.
     pub fn set_rows_per_invocation(&mut self, rows: u32) -> Result<(), GpuError> {
-        if !(1..=MAX_ROWS).contains(&rows) {
-            return Err(GpuError::Invalid(format!(
-                "{rows} output rows an invocation: 1 to {MAX_ROWS} are possible"
-            )));
-        }
-        self.rows = rows;
+        self.rows = check_rows(rows)?;
         self.complete = false;
         Ok(())
     }
