@@ -10,6 +10,7 @@ pub mod engine;
 pub mod eval;
 pub mod gpu;
 pub mod inn;
+pub mod layers;
 pub mod model;
 pub mod sweep;
 pub mod timing;

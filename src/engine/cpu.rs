@@ -5,12 +5,12 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
 
 use super::EngineError;
 use crate::inn::Resolved;
-use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
+use crate::model::{DiscreteWeights, Model};
 
 /// Discrete weights of one plan, ready for the forward pass.
 pub struct CpuEngine {
@@ -164,11 +164,36 @@ impl CpuEngine {
     }
 }
 
+/// What a room's [`Layer::cpu`](crate::layers::Layer::cpu) sees: the model, the plan, the
+/// network's input and where the parameters come from.
+pub struct CpuCx<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// The plan the parameters are discretized under.
+    pub plan: &'a Resolved,
+    /// The network's input `(N, C, H, W)`, for the `input` node.
+    pub input: &'a Tensor,
+    /// Whether gradients will flow back (training): rooms may take a path whose backward pass
+    /// is fast (the convolution's im2col).
+    pub training: bool,
+    param: &'a dyn Fn(&str) -> Result<Tensor, EngineError>,
+}
+
+impl CpuCx<'_> {
+    /// The discrete parameter `name`.
+    ///
+    /// # Errors
+    /// A parameter the source does not have.
+    pub fn param(&self, name: &str) -> Result<Tensor, EngineError> {
+        (self.param)(name)
+    }
+}
+
 /// Run `model`'s graph on a candle tensor `(N, C, H, W)` under `plan`, taking every parameter
-/// from `param`. The CPU engine passes its discretized weights; training passes tensors that
-/// carry gradients back to the control values, so both run one implementation of every op.
-/// With `training`, plain convolutions (stride 1, zero padding, no groups or dilation) take the
-/// im2col path of [`crate::train::conv`], whose backward pass is matrix products.
+/// from `param`: each node's room computes its value ([`Layer::cpu`](crate::layers::Layer::cpu)).
+/// The CPU engine passes its discretized weights; training passes tensors that carry
+/// gradients back to the control values (with `training`), so both run one implementation of
+/// every op.
 ///
 /// # Errors
 /// A missing value or parameter, or an op failure.
@@ -179,176 +204,28 @@ pub fn run_graph(
     param: &dyn Fn(&str) -> Result<Tensor, EngineError>,
     training: bool,
 ) -> Result<Tensor, EngineError> {
+    let cx = CpuCx {
+        model,
+        plan,
+        input: &x,
+        training,
+        param,
+    };
     let mut values: HashMap<&str, Tensor> = HashMap::new();
     let mut last = None;
     for node in &model.doc.graph {
-        let arg = |i: usize| -> Result<&Tensor, EngineError> {
-            let name = node.inputs.get(i).map(String::as_str).unwrap_or_default();
-            values
-                .get(name)
-                .ok_or_else(|| EngineError::Invalid(format!("value {name:?} missing")))
-        };
-        let y = match &node.op {
-            Op::Input => x.clone(),
-            Op::Conv2d {
-                weight,
-                bias,
-                stride,
-                padding,
-                dilation,
-                groups,
-                padding_mode,
-            } => {
-                let w = param(weight)?;
-                let pad = model.conv_padding(weight, *padding, *dilation, plan);
-                let plain = *stride == [1, 1]
-                    && *dilation == [1, 1]
-                    && *groups == 1
-                    && *padding_mode == PaddingMode::Zeros;
-                let y = if training && plain {
-                    crate::train::conv::conv2d(arg(0)?, &w, pad)?
-                } else {
-                    let xin = pad2d(arg(0)?, pad, *padding_mode)?;
-                    conv2d(&xin, &w, *stride, *dilation, *groups)?
-                };
-                match bias {
-                    Some(b) => y.broadcast_add(&param(b)?.reshape((1, (), 1, 1))?)?,
-                    None => y,
-                }
-            }
-            Op::Linear { weight, bias } => {
-                let w = param(weight)?;
-                let y = arg(0)?.matmul(&w.t()?)?;
-                match bias {
-                    Some(b) => y.broadcast_add(&param(b)?)?,
-                    None => y,
-                }
-            }
-            Op::Relu => arg(0)?.relu()?,
-            Op::Gelu => arg(0)?.gelu_erf()?,
-            Op::Silu => arg(0)?.silu()?,
-            Op::AvgPool2d {
-                kernel,
-                stride,
-                padding,
-                count_include_pad,
-            } => {
-                let x = arg(0)?;
-                let padded = pad2d(x, *padding, PaddingMode::Zeros)?;
-                let sum = padded
-                    .avg_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?;
-                if *count_include_pad || *padding == [0, 0] {
-                    sum
-                } else {
-                    let ones =
-                        Tensor::ones((1, 1, x.dim(2)?, x.dim(3)?), DType::F32, &Device::Cpu)?;
-                    let frac = pad2d(&ones, *padding, PaddingMode::Zeros)?
-                        .avg_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?;
-                    sum.broadcast_div(&frac)?
-                }
-            }
-            Op::MaxPool2d {
-                kernel,
-                stride,
-                padding,
-            } => {
-                let padded = pad_value(arg(0)?, *padding, f32::NEG_INFINITY)?;
-                padded.max_pool2d_with_stride((kernel[0], kernel[1]), (stride[0], stride[1]))?
-            }
-            Op::GlobalAvgPool => arg(0)?.mean((2, 3))?,
-            Op::BatchNorm2d {
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                eps,
-            } => {
-                let c = |t: &Tensor| t.reshape((1, (), 1, 1));
-                let mean = c(&param(running_mean)?)?;
-                let inv = c(&(param(running_var)? + f64::from(*eps))?.sqrt()?.recip()?)?;
-                let mut y = arg(0)?.broadcast_sub(&mean)?.broadcast_mul(&inv)?;
-                if let Some(w) = weight {
-                    y = y.broadcast_mul(&c(&param(w)?)?)?;
-                }
-                if let Some(b) = bias {
-                    y = y.broadcast_add(&c(&param(b)?)?)?;
-                }
-                y
-            }
-            Op::Add => (arg(0)? + arg(1)?)?,
-            Op::Flatten => arg(0)?.flatten_from(1)?,
-            Op::Select { h, w } => arg(0)?
-                .narrow(2, *h, 1)?
-                .narrow(3, *w, 1)?
-                .flatten_from(1)?,
-            Op::Softmax => softmax_last(arg(0)?)?,
-        };
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|name| {
+                values
+                    .get(name.as_str())
+                    .ok_or_else(|| EngineError::Invalid(format!("value {name:?} missing")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let y = node.op.layer().cpu(&cx, &inputs)?;
         values.insert(node.out.as_str(), y.clone());
         last = Some(y);
     }
     last.ok_or_else(|| EngineError::Invalid("empty graph".into()))
-}
-
-/// Pad the spatial axes of `(N, C, H, W)`.
-fn pad2d(x: &Tensor, pad: [usize; 2], mode: PaddingMode) -> candle_core::Result<Tensor> {
-    if pad == [0, 0] {
-        return Ok(x.clone());
-    }
-    match mode {
-        PaddingMode::Zeros => x
-            .pad_with_zeros(2, pad[0], pad[0])?
-            .pad_with_zeros(3, pad[1], pad[1]),
-        PaddingMode::Replicate => x
-            .pad_with_same(2, pad[0], pad[0])?
-            .pad_with_same(3, pad[1], pad[1]),
-    }
-}
-
-/// Pad the spatial axes with a constant.
-fn pad_value(x: &Tensor, pad: [usize; 2], value: f32) -> candle_core::Result<Tensor> {
-    if pad == [0, 0] {
-        return Ok(x.clone());
-    }
-    let (n, c, h, w) = x.dims4()?;
-    let rows = Tensor::full(value, (n, c, pad[0], w), x.device())?;
-    let x = Tensor::cat(&[&rows, x, &rows], 2)?;
-    let cols = Tensor::full(value, (n, c, h + 2 * pad[0], pad[1]), x.device())?;
-    Tensor::cat(&[&cols, &x, &cols], 3)
-}
-
-/// Convolution of an already padded input; unequal strides run at stride 1 and subsample.
-fn conv2d(
-    x: &Tensor,
-    w: &Tensor,
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-) -> Result<Tensor, EngineError> {
-    if dilation[0] != dilation[1] {
-        return Err(EngineError::Invalid(format!(
-            "unequal dilations {dilation:?} are not supported"
-        )));
-    }
-    if stride[0] == stride[1] {
-        return Ok(x.conv2d(w, 0, stride[0], dilation[0], groups)?);
-    }
-    let full = x.conv2d(w, 0, 1, dilation[0], groups)?;
-    let pick = |len: usize, s: usize| -> candle_core::Result<Tensor> {
-        let idx: Vec<u32> = (0..len)
-            .step_by(s)
-            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
-            .collect();
-        Tensor::new(idx.as_slice(), &Device::Cpu)
-    };
-    let (_, _, h, wd) = full.dims4()?;
-    let full = full.index_select(&pick(h, stride[0])?, 2)?;
-    Ok(full.index_select(&pick(wd, stride[1])?, 3)?)
-}
-
-/// Softmax over the last axis, shifted by the maximum for stability.
-fn softmax_last(x: &Tensor) -> candle_core::Result<Tensor> {
-    let last = x.rank() - 1;
-    let shifted = x.broadcast_sub(&x.max_keepdim(last)?)?;
-    let e = shifted.exp()?;
-    e.broadcast_div(&e.sum_keepdim(last)?)
 }

@@ -5,17 +5,17 @@
 //! [`GpuContext::headless`], preferring a hardware adapter and taking a software one (Mesa's
 //! lavapipe) when that is all there is.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use eframe::egui_wgpu::wgpu;
 
 use super::GpuError;
+use crate::layers::Shader;
 
 /// WGSL of the discretization kernels.
 pub const DISCRETIZE_WGSL: &str = include_str!("../../shaders/discretize.wgsl");
-/// WGSL of the forward-pass kernels.
-pub const FORWARD_WGSL: &str = include_str!("../../shaders/forward.wgsl");
 
 /// A compute pipeline and its bind group layout.
 pub struct Kernel {
@@ -134,7 +134,7 @@ impl Span {
 }
 
 /// What a kernel binds: a whole buffer, or a [`Span`] of one.
-pub(crate) trait Bind {
+pub trait Bind {
     /// As a binding resource.
     fn resource(&self) -> wgpu::BindingResource<'_>;
 }
@@ -194,7 +194,8 @@ pub(crate) fn dispatch_at(
     pass.dispatch_workgroups(x, y, 1);
 }
 
-/// Every kernel innscope dispatches.
+/// The discretization kernels, built with the context (each layer's room builds its own on
+/// first use, through [`GpuContext::kernel`]).
 pub struct Kernels {
     /// Cubic interpolation of many parameters along one or two axes each (`discretize.wgsl`).
     pub interp_batch: Kernel,
@@ -202,24 +203,6 @@ pub struct Kernels {
     pub interp_one: Kernel,
     /// The same in whole output rows, for parameters with long rows.
     pub interp_rows: Kernel,
-    /// Direct 2-D convolution (`forward.wgsl`).
-    pub conv2d: Kernel,
-    /// Fully connected layer.
-    pub linear: Kernel,
-    /// ReLU / GELU / SiLU.
-    pub unary: Kernel,
-    /// Average and max pooling.
-    pub pool2d: Kernel,
-    /// Global average pooling.
-    pub global_avg_pool: Kernel,
-    /// Inference BatchNorm.
-    pub batch_norm: Kernel,
-    /// Element-wise sum.
-    pub add: Kernel,
-    /// One pixel of every channel.
-    pub select_pixel: Kernel,
-    /// Row softmax.
-    pub softmax: Kernel,
 }
 
 /// Device, queue, adapter description and kernels.
@@ -230,8 +213,10 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// What the adapter is (name, backend, device type).
     pub adapter: wgpu::AdapterInfo,
-    /// The pipelines.
+    /// The discretization pipelines.
     pub kernels: Kernels,
+    /// The layers' pipelines, by shader file and entry point, built on first use.
+    layer_kernels: Mutex<HashMap<(&'static str, &'static str), Arc<Kernel>>>,
     /// Set when the device reports itself lost.
     lost: Arc<AtomicBool>,
     /// Whether [`GpuContext::wait`] polls before it blocks.
@@ -356,21 +341,11 @@ impl GpuContext {
             })
         };
         let disc = module("innscope discretize.wgsl", DISCRETIZE_WGSL);
-        let fwd = module("innscope forward.wgsl", FORWARD_WGSL);
         let kernel = |m: &wgpu::ShaderModule, entry: &str| Kernel::new(&device, m, entry);
         let kernels = Kernels {
             interp_batch: kernel(&disc, "interp_batch"),
             interp_one: kernel(&disc, "interp_one"),
             interp_rows: kernel(&disc, "interp_rows"),
-            conv2d: kernel(&fwd, "conv2d"),
-            linear: kernel(&fwd, "linear"),
-            unary: kernel(&fwd, "unary"),
-            pool2d: kernel(&fwd, "pool2d"),
-            global_avg_pool: kernel(&fwd, "global_avg_pool"),
-            batch_norm: kernel(&fwd, "batch_norm"),
-            add: kernel(&fwd, "add"),
-            select_pixel: kernel(&fwd, "select_pixel"),
-            softmax: kernel(&fwd, "softmax"),
         };
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Setup(format!("compute pipelines: {err}")));
@@ -381,8 +356,40 @@ impl GpuContext {
             spin_wait: AtomicBool::new(adapter.device_type != wgpu::DeviceType::Cpu),
             adapter,
             kernels,
+            layer_kernels: Mutex::new(HashMap::new()),
             lost: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The compute pipeline of `entry` in a layer's `shader`, built on first use and kept.
+    ///
+    /// # Errors
+    /// A shader that does not compile on this device.
+    pub fn kernel(
+        &self,
+        shader: &'static Shader,
+        entry: &'static str,
+    ) -> Result<Arc<Kernel>, GpuError> {
+        let mut built = self
+            .layer_kernels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(k) = built.get(&(shader.file, entry)) {
+            return Ok(Arc::clone(k));
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+        let kernel = Arc::new(Kernel::new(&self.device, &module, entry));
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Setup(format!("{} ({entry}): {err}", shader.file)));
+        }
+        built.insert((shader.file, entry), Arc::clone(&kernel));
+        Ok(kernel)
     }
 
     /// Whether [`GpuContext::wait`] polls before it blocks (the default on hardware adapters;

@@ -371,10 +371,10 @@ impl Todo<'_> {
         } else {
             job.flags = Job::FINAL;
             job.dst = u32_of(self.slot.at, "offset")?;
-            job.area = layout.area_factor(plan);
+            let scaling = layout.scaling(plan).map_err(model_err)?;
+            job.area = scaling.area;
             (job.tau, job.q_stride, job.q_len) = (1.0, 1, 1);
-            let quad = layout.quadrature_weights(plan).map_err(model_err)?;
-            if let (Some(q), Some(spec)) = (quad, layout.quadrature) {
+            if let Some((q, spec)) = scaling.quadrature {
                 job.flags |= Job::HAS_Q;
                 if spec.dim == a {
                     job.flags |= Job::Q_ON_A;
@@ -430,10 +430,7 @@ impl Batch {
                     .param(name)
                     .ok_or_else(|| GpuError::Invalid(format!("no parameter {name}")))?
                     .layout;
-                let dims: Vec<usize> = (0..layout.axes.len())
-                    .rev()
-                    .filter(|&d| layout.axes[d].is_continuous())
-                    .collect();
+                let dims = layout.interpolation_order();
                 if dims.is_empty() {
                     copies.push((bucket, slot.lambda, slot.at, model.tensors[name].len()));
                     continue;

@@ -14,20 +14,17 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 use eframe::egui_wgpu::wgpu;
-use ndarray::{Array2, ArrayD, ArrayView4, IxDyn};
+use ndarray::{Array2, Array3, ArrayD, ArrayView4, IxDyn};
 
-use super::context::{GpuContext, STORAGE, Span, dispatch, new_buffer, u32_of};
+use super::context::{Bind, GpuContext, Kernel, STORAGE, Span, dispatch, new_buffer, u32_of};
 use super::discretize::{
     Arena, Batch, DEFAULT_ROWS, Discretization, Uniform, check_rows, words_limit,
 };
-use super::params::{
-    AddParams, BnParams, ConvParams, GapParams, LinearParams, PoolParams, SelectParams,
-    SoftmaxParams, UnaryParams,
-};
-use super::{GpuError, GpuTimer};
+use super::{GpuError, GpuTimer, WeightView};
 use crate::inn::Resolved;
 use crate::inn::discretize::BasisCache;
-use crate::model::{DiscreteWeights, Model, Op, PaddingMode};
+use crate::layers::Shader;
+use crate::model::{DiscreteWeights, Model};
 
 const UNIFORM_BYTES: u64 = 256;
 
@@ -89,6 +86,139 @@ fn needs(shapes: &BTreeMap<String, Vec<usize>>) -> BTreeMap<String, usize> {
 
 fn bytes_of(len: usize) -> u64 {
     (len * 4) as u64
+}
+
+/// The current shape of discretized parameter `name`.
+fn weight_shape(shapes: &BTreeMap<String, Vec<usize>>, name: &str) -> Result<Vec<usize>, GpuError> {
+    shapes
+        .get(name)
+        .cloned()
+        .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
+}
+
+/// Where discretized parameter `name` is in `arena`, and how many values it has.
+fn weight_span(
+    arena: &Arena,
+    shapes: &BTreeMap<String, Vec<usize>>,
+    name: &str,
+) -> Result<(Span, usize), GpuError> {
+    let len = weight_shape(shapes, name)?.iter().product();
+    let span = arena
+        .span(name, len)
+        .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))?;
+    Ok((span, len))
+}
+
+/// The buffer of activation `name`, `len` values at least.
+fn activation(
+    ctx: &GpuContext,
+    activations: &mut BTreeMap<String, Option<Grow>>,
+    name: &str,
+    len: usize,
+) -> Result<wgpu::Buffer, GpuError> {
+    let slot = activations.entry(name.to_string()).or_insert(None);
+    Ok(ensure(ctx, slot, name, bytes_of(len), STORAGE)?.clone())
+}
+
+/// A value of the graph on the GPU: its buffer and its shape (batch first).
+pub struct GpuValue {
+    /// The buffer (at least as long as the value; grown buffers are reused).
+    pub buffer: wgpu::Buffer,
+    /// The shape, batch first.
+    pub shape: Vec<usize>,
+}
+
+impl GpuValue {
+    /// Number of values, as a dispatch size.
+    ///
+    /// # Errors
+    /// More than `u32::MAX` values.
+    pub fn elements(&self) -> Result<u32, GpuError> {
+        u32_of(self.shape.iter().product(), "elements")
+    }
+}
+
+/// What a room's [`Layer::gpu`](crate::layers::Layer::gpu) records its dispatches with: the
+/// context, the model and plan, the discrete weights on the GPU, and the command encoder of
+/// the forward pass.
+pub struct GpuCx<'a> {
+    /// Device, queue and kernels.
+    pub ctx: &'a GpuContext,
+    /// The model.
+    pub model: &'a Model,
+    /// The plan the weights are discretized under.
+    pub plan: &'a Resolved,
+    input: ArrayView4<'a, f32>,
+    encoder: &'a mut wgpu::CommandEncoder,
+    scratch: &'a mut Scratch,
+    arena: &'a Arena,
+    shapes: &'a BTreeMap<String, Vec<usize>>,
+    dummy: &'a wgpu::Buffer,
+}
+
+impl GpuCx<'_> {
+    /// The current shape of discretized parameter `name`.
+    ///
+    /// # Errors
+    /// An unknown parameter.
+    pub fn weight_shape(&self, name: &str) -> Result<Vec<usize>, GpuError> {
+        weight_shape(self.shapes, name)
+    }
+
+    /// Where discretized parameter `name` is, to bind.
+    ///
+    /// # Errors
+    /// An unknown parameter.
+    pub fn weight(&self, name: &str) -> Result<Span, GpuError> {
+        Ok(weight_span(self.arena, self.shapes, name)?.0)
+    }
+
+    /// [`GpuCx::weight`] for an optional parameter; a small dummy buffer where there is none
+    /// (the kernel is told not to read it).
+    ///
+    /// # Errors
+    /// An unknown parameter.
+    pub fn optional_weight(&self, name: Option<&str>) -> Result<Span, GpuError> {
+        match name {
+            Some(name) => self.weight(name),
+            None => Ok(Span::whole(self.dummy)),
+        }
+    }
+
+    /// A uniform block holding `value` (one of the forward pass's reused blocks).
+    pub fn uniform<T: Pod>(&mut self, value: &T) -> wgpu::Buffer {
+        self.scratch.uniform(self.ctx, value)
+    }
+
+    /// The compute pipeline of `entry` in `shader` (built on first use).
+    ///
+    /// # Errors
+    /// A shader that does not build on this device.
+    pub fn kernel(
+        &self,
+        shader: &'static Shader,
+        entry: &'static str,
+    ) -> Result<Arc<Kernel>, GpuError> {
+        self.ctx.kernel(shader, entry)
+    }
+
+    /// Record one dispatch of `kernel` over `total` invocations, `bindings` at 0, 1, ...
+    pub fn dispatch(&mut self, kernel: &Kernel, bindings: &[&dyn Bind], total: u32) {
+        dispatch(self.ctx, self.encoder, kernel, bindings, total);
+    }
+
+    /// The forward pass's command encoder, for copies.
+    pub fn encoder(&mut self) -> &mut wgpu::CommandEncoder {
+        self.encoder
+    }
+
+    /// Write the network's input batch into `buffer`.
+    pub fn write_input(&mut self, buffer: &wgpu::Buffer) {
+        let data: Vec<f32> = self.input.iter().copied().collect();
+        self.ctx
+            .queue
+            .write_buffer(buffer, 0, bytemuck::cast_slice(&data));
+    }
 }
 
 /// Per-dispatch resources reused across frames: uniform blocks and small storage buffers.
@@ -158,6 +288,8 @@ pub struct GpuEngine {
     last_change: (usize, usize),
     /// Timestamps around each plan change's GPU work, when asked for.
     timer: Option<GpuTimer>,
+    /// Views of the weights where they are (channel sums), made on first use.
+    view: std::sync::OnceLock<WeightView>,
 }
 
 impl GpuEngine {
@@ -185,6 +317,7 @@ impl GpuEngine {
             complete: false,
             last_change: (0, 0),
             timer: None,
+            view: std::sync::OnceLock::new(),
         };
         engine.set_plan(model, plan)?;
         Ok(engine)
@@ -208,7 +341,7 @@ impl GpuEngine {
     /// effect at the next plan.
     ///
     /// # Errors
-    /// `rows` outside 1 to [`MAX_ROWS`]; nothing changes then.
+    /// `rows` outside 1 to [`MAX_ROWS`](super::MAX_ROWS); nothing changes then.
     pub fn set_rows_per_invocation(&mut self, rows: u32) -> Result<(), GpuError> {
         self.rows = check_rows(rows)?;
         self.complete = false;
@@ -357,11 +490,6 @@ impl GpuEngine {
         self.last_change
     }
 
-    fn activation(&mut self, name: &str, len: usize) -> Result<wgpu::Buffer, GpuError> {
-        let slot = self.activations.entry(name.to_string()).or_insert(None);
-        Ok(ensure(&self.ctx, slot, name, bytes_of(len), STORAGE)?.clone())
-    }
-
     fn weight_buffer(&self, name: &str) -> Result<Span, GpuError> {
         Ok(self.weight_buffer_len(name)?.0)
     }
@@ -369,12 +497,7 @@ impl GpuEngine {
     /// Where a discretized parameter's values are, and how many (for views that read the
     /// weights where they are).
     pub(crate) fn weight_buffer_len(&self, name: &str) -> Result<(Span, usize), GpuError> {
-        let len = self.weight_shape(name)?.iter().product();
-        let span = self
-            .arena
-            .span(name, len)
-            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))?;
-        Ok((span, len))
+        weight_span(&self.arena, &self.shapes, name)
     }
 
     /// The current shape of a discretized parameter.
@@ -382,21 +505,15 @@ impl GpuEngine {
     /// # Errors
     /// An unknown parameter.
     pub fn weight_shape(&self, name: &str) -> Result<Vec<usize>, GpuError> {
-        self.shapes
-            .get(name)
-            .cloned()
-            .ok_or_else(|| GpuError::Invalid(format!("no discretized parameter {name}")))
+        weight_shape(&self.shapes, name)
     }
 
-    /// Run the network on a batch `(N, C, H, W)` at the plan's resolution; only the logits
-    /// come back.
+    /// Run the network on a batch `(N, C, H, W)` at the plan's resolution: each node's room
+    /// records its dispatches ([`Layer::gpu`](crate::layers::Layer::gpu)), and only the
+    /// logits come back.
     ///
     /// # Errors
     /// An input of the wrong shape, buffers beyond the adapter's limits, a lost device.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one arm per op reads best as one match"
-    )]
     pub fn forward(
         &mut self,
         model: &Model,
@@ -428,263 +545,48 @@ impl GpuEngine {
             })
             .collect();
         let ctx = Arc::clone(&self.ctx);
-        let k = &ctx.kernels;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let mut encoder = ctx.encoder("innscope forward");
         self.scratch.reset();
-        let size = |name: &str| -> usize { shapes.get(name).map_or(0, |s| s.iter().product()) };
         for node in &model.doc.graph {
-            let out_shape = shapes[&node.out].clone();
-            let out_len: usize = out_shape.iter().product();
-            let out = self.activation(&node.out, out_len)?;
-            let total = u32_of(out_len, "elements")?;
-            let arg = |i: usize| -> Result<(wgpu::Buffer, Vec<usize>), GpuError> {
-                let name = node.inputs.get(i).cloned().unwrap_or_default();
-                let buf = self
-                    .activations
-                    .get(&name)
-                    .and_then(|s| s.as_ref())
+            let value = |name: &str, slot: &Option<Grow>| -> Result<GpuValue, GpuError> {
+                let buffer = slot
+                    .as_ref()
                     .map(|g| g.buffer.clone())
                     .ok_or_else(|| GpuError::Invalid(format!("value {name:?} missing")))?;
-                Ok((buf, shapes.get(&name).cloned().unwrap_or_default()))
+                Ok(GpuValue {
+                    buffer,
+                    shape: shapes.get(name).cloned().unwrap_or_default(),
+                })
             };
-            match &node.op {
-                Op::Input => {
-                    let data: Vec<f32> = input.iter().copied().collect();
-                    ctx.queue.write_buffer(&out, 0, bytemuck::cast_slice(&data));
-                }
-                Op::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
-                    padding_mode,
-                } => {
-                    let (x, xs) = arg(0)?;
-                    let ws = self.shapes.get(weight).cloned().unwrap_or_default();
-                    let pad = model.conv_padding(weight, *padding, *dilation, &plan);
-                    let p = ConvParams {
-                        n: u32_of(n, "n")?,
-                        cin: u32_of(xs[1], "cin")?,
-                        h: u32_of(xs[2], "h")?,
-                        w: u32_of(xs[3], "w")?,
-                        cout: u32_of(out_shape[1], "cout")?,
-                        oh: u32_of(out_shape[2], "oh")?,
-                        ow: u32_of(out_shape[3], "ow")?,
-                        kh: u32_of(ws[2], "kh")?,
-                        kw: u32_of(ws[3], "kw")?,
-                        sh: u32_of(stride[0], "sh")?,
-                        sw: u32_of(stride[1], "sw")?,
-                        ph: u32_of(pad[0], "ph")?,
-                        pw: u32_of(pad[1], "pw")?,
-                        dh: u32_of(dilation[0], "dh")?,
-                        dw: u32_of(dilation[1], "dw")?,
-                        groups: u32_of(*groups, "groups")?,
-                        replicate: u32::from(*padding_mode == PaddingMode::Replicate),
-                        has_bias: u32::from(bias.is_some()),
-                        _pad: [0; 2],
-                    };
-                    let wbuf = self.weight_buffer(weight)?;
-                    let bbuf = match bias {
-                        Some(b) => self.weight_buffer(b)?,
-                        None => Span::whole(&self.dummy),
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.conv2d,
-                        &[&u, &x, &wbuf, &bbuf, &out],
-                        total,
-                    );
-                }
-                Op::Linear { weight, bias } => {
-                    let (x, xs) = arg(0)?;
-                    let p = LinearParams {
-                        n: u32_of(n, "n")?,
-                        fin: u32_of(xs[1], "fin")?,
-                        fout: u32_of(out_shape[1], "fout")?,
-                        has_bias: u32::from(bias.is_some()),
-                    };
-                    let wbuf = self.weight_buffer(weight)?;
-                    let bbuf = match bias {
-                        Some(b) => self.weight_buffer(b)?,
-                        None => Span::whole(&self.dummy),
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.linear,
-                        &[&u, &x, &wbuf, &bbuf, &out],
-                        total,
-                    );
-                }
-                Op::Relu | Op::Gelu | Op::Silu => {
-                    let (x, _) = arg(0)?;
-                    let op = match node.op {
-                        Op::Relu => 0,
-                        Op::Gelu => 1,
-                        _ => 2,
-                    };
-                    let u = self.scratch.uniform(
-                        &ctx,
-                        &UnaryParams {
-                            len: total,
-                            op,
-                            _pad: [0; 2],
-                        },
-                    );
-                    dispatch(&ctx, &mut encoder, &k.unary, &[&u, &x, &out], total);
-                }
-                Op::AvgPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                    ..
-                }
-                | Op::MaxPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let (x, xs) = arg(0)?;
-                    let (is_max, count_include_pad) = match node.op {
-                        Op::MaxPool2d { .. } => (1, 1),
-                        Op::AvgPool2d {
-                            count_include_pad, ..
-                        } => (0, u32::from(count_include_pad)),
-                        _ => (0, 1),
-                    };
-                    let p = PoolParams {
-                        n: u32_of(n, "n")?,
-                        c: u32_of(xs[1], "c")?,
-                        h: u32_of(xs[2], "h")?,
-                        w: u32_of(xs[3], "w")?,
-                        oh: u32_of(out_shape[2], "oh")?,
-                        ow: u32_of(out_shape[3], "ow")?,
-                        kh: u32_of(kernel[0], "kh")?,
-                        kw: u32_of(kernel[1], "kw")?,
-                        sh: u32_of(stride[0], "sh")?,
-                        sw: u32_of(stride[1], "sw")?,
-                        ph: u32_of(padding[0], "ph")?,
-                        pw: u32_of(padding[1], "pw")?,
-                        is_max,
-                        count_include_pad,
-                        _pad: [0; 2],
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(&ctx, &mut encoder, &k.pool2d, &[&u, &x, &out], total);
-                }
-                Op::GlobalAvgPool => {
-                    let (x, xs) = arg(0)?;
-                    let p = GapParams {
-                        n: u32_of(n, "n")?,
-                        c: u32_of(xs[1], "c")?,
-                        hw: u32_of(xs[2] * xs[3], "hw")?,
-                        _pad: 0,
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.global_avg_pool,
-                        &[&u, &x, &out],
-                        total,
-                    );
-                }
-                Op::BatchNorm2d {
-                    weight,
-                    bias,
-                    running_mean,
-                    running_var,
-                    eps,
-                } => {
-                    let (x, xs) = arg(0)?;
-                    let p = BnParams {
-                        n: u32_of(n, "n")?,
-                        c: u32_of(xs[1], "c")?,
-                        hw: u32_of(xs[2..].iter().product(), "hw")?,
-                        eps: *eps,
-                        has_weight: u32::from(weight.is_some()),
-                        has_bias: u32::from(bias.is_some()),
-                        _pad: [0; 2],
-                    };
-                    let mean = self.weight_buffer(running_mean)?;
-                    let var = self.weight_buffer(running_var)?;
-                    let wbuf = match weight {
-                        Some(w) => self.weight_buffer(w)?,
-                        None => Span::whole(&self.dummy),
-                    };
-                    let bbuf = match bias {
-                        Some(b) => self.weight_buffer(b)?,
-                        None => Span::whole(&self.dummy),
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.batch_norm,
-                        &[&u, &x, &mean, &var, &wbuf, &bbuf, &out],
-                        total,
-                    );
-                }
-                Op::Add => {
-                    let (a, _) = arg(0)?;
-                    let (b, _) = arg(1)?;
-                    let u = self.scratch.uniform(
-                        &ctx,
-                        &AddParams {
-                            len: total,
-                            _pad: [0; 3],
-                        },
-                    );
-                    dispatch(&ctx, &mut encoder, &k.add, &[&u, &a, &b, &out], total);
-                }
-                Op::Flatten => {
-                    let (x, _) = arg(0)?;
-                    encoder.copy_buffer_to_buffer(&x, 0, &out, 0, bytes_of(out_len));
-                }
-                Op::Select { h, w } => {
-                    let (x, xs) = arg(0)?;
-                    let p = SelectParams {
-                        n: u32_of(n, "n")?,
-                        c: u32_of(xs[1], "c")?,
-                        h: u32_of(xs[2], "h")?,
-                        w: u32_of(xs[3], "w")?,
-                        y: u32_of(*h, "y")?,
-                        x: u32_of(*w, "x")?,
-                        _pad: [0; 2],
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(&ctx, &mut encoder, &k.select_pixel, &[&u, &x, &out], total);
-                }
-                Op::Softmax => {
-                    let (x, xs) = arg(0)?;
-                    let cols = *xs.last().unwrap_or(&1);
-                    let rows = size(&node.inputs[0]) / cols.max(1);
-                    let p = SoftmaxParams {
-                        rows: u32_of(rows, "rows")?,
-                        cols: u32_of(cols, "cols")?,
-                        _pad: [0; 2],
-                    };
-                    let u = self.scratch.uniform(&ctx, &p);
-                    dispatch(
-                        &ctx,
-                        &mut encoder,
-                        &k.softmax,
-                        &[&u, &x, &out],
-                        u32_of(rows, "rows")?,
-                    );
-                }
-            }
+            let out_shape = shapes[&node.out].clone();
+            let len = out_shape.iter().product();
+            let out = GpuValue {
+                buffer: activation(&ctx, &mut self.activations, &node.out, len)?,
+                shape: out_shape,
+            };
+            let inputs = node
+                .inputs
+                .iter()
+                .map(|name| value(name, self.activations.get(name).unwrap_or(&None)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut cx = GpuCx {
+                ctx: &ctx,
+                model,
+                plan: &plan,
+                input,
+                encoder: &mut encoder,
+                scratch: &mut self.scratch,
+                arena: &self.arena,
+                shapes: &self.shapes,
+                dummy: &self.dummy,
+            };
+            node.op.layer().gpu(&mut cx, &inputs, &out)?;
         }
         let out_name = model.output_name();
         let out_shape = shapes[out_name].clone();
         let len: usize = out_shape.iter().product();
-        let src = self.activation(out_name, len)?;
+        let src = activation(&ctx, &mut self.activations, out_name, len)?;
         let values = self.read_back(encoder, &src, len)?;
         if let Some(err) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Device(err.to_string()));
@@ -713,6 +615,22 @@ impl GpuEngine {
         encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
         let data = ctx.map_read(encoder, &staging, bytes)?;
         Ok(bytemuck::cast_slice::<u8, f32>(&data).to_vec())
+    }
+
+    /// The first `n` output channels of the 4-D weight `name` summed over input channels,
+    /// `(n, kh, kw)`, computed where the weights are: only the sums come back.
+    ///
+    /// # Errors
+    /// An unknown or not 4-D parameter, a lost device.
+    pub fn channel_sums(&self, name: &str, n: usize) -> Result<Array3<f32>, GpuError> {
+        let view = match self.view.get() {
+            Some(v) => v,
+            None => {
+                let v = WeightView::new(Arc::clone(&self.ctx))?;
+                self.view.get_or_init(|| v)
+            }
+        };
+        view.channel_sums(self, name, n)
     }
 
     /// Wait until every submitted dispatch has finished (for timing).

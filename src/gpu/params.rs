@@ -1,5 +1,5 @@
-//! Uniform parameter blocks of the kernels, laid out exactly as the WGSL structs
-//! (`shaders/discretize.wgsl`, `shaders/forward.wgsl`): `#[repr(C)]`, 4-byte fields, padded to
+//! Uniform parameter blocks of the discretization kernels, laid out exactly as the WGSL structs
+//! (`shaders/discretize.wgsl`; each layer's room keeps its own): `#[repr(C)]`, 4-byte fields, padded to
 //! a multiple of 16 bytes. The size assertions keep both sides honest.
 
 use bytemuck::{Pod, Zeroable};
@@ -61,137 +61,10 @@ impl Job {
     pub const Q_ON_B: u32 = 16;
 }
 
-/// `ConvParams` of `conv2d`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct ConvParams {
-    pub n: u32,
-    pub cin: u32,
-    pub h: u32,
-    pub w: u32,
-    pub cout: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub sh: u32,
-    pub sw: u32,
-    pub ph: u32,
-    pub pw: u32,
-    pub dh: u32,
-    pub dw: u32,
-    pub groups: u32,
-    pub replicate: u32,
-    pub has_bias: u32,
-    pub _pad: [u32; 2],
-}
-
-/// `LinearParams` of `linear`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct LinearParams {
-    pub n: u32,
-    pub fin: u32,
-    pub fout: u32,
-    pub has_bias: u32,
-}
-
-/// `UnaryParams` of `unary` (op 0 ReLU, 1 GELU, 2 SiLU).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct UnaryParams {
-    pub len: u32,
-    pub op: u32,
-    pub _pad: [u32; 2],
-}
-
-/// `PoolParams` of `pool2d`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct PoolParams {
-    pub n: u32,
-    pub c: u32,
-    pub h: u32,
-    pub w: u32,
-    pub oh: u32,
-    pub ow: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub sh: u32,
-    pub sw: u32,
-    pub ph: u32,
-    pub pw: u32,
-    pub is_max: u32,
-    pub count_include_pad: u32,
-    pub _pad: [u32; 2],
-}
-
-/// `GapParams` of `global_avg_pool`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct GapParams {
-    pub n: u32,
-    pub c: u32,
-    pub hw: u32,
-    pub _pad: u32,
-}
-
-/// `BnParams` of `batch_norm`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct BnParams {
-    pub n: u32,
-    pub c: u32,
-    pub hw: u32,
-    pub eps: f32,
-    pub has_weight: u32,
-    pub has_bias: u32,
-    pub _pad: [u32; 2],
-}
-
-/// `AddParams` of `add`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct AddParams {
-    pub len: u32,
-    pub _pad: [u32; 3],
-}
-
-/// `SelectParams` of `select_pixel`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct SelectParams {
-    pub n: u32,
-    pub c: u32,
-    pub h: u32,
-    pub w: u32,
-    pub y: u32,
-    pub x: u32,
-    pub _pad: [u32; 2],
-}
-
-/// `SoftmaxParams` of `softmax`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct SoftmaxParams {
-    pub rows: u32,
-    pub cols: u32,
-    pub _pad: [u32; 2],
-}
-
 const _: () = {
     assert!(size_of::<BatchParams>() == 16);
     // JOB_WORDS = 20 in the shader.
     assert!(size_of::<Job>() == 80);
-    assert!(size_of::<ConvParams>() == 80);
-    assert!(size_of::<LinearParams>() == 16);
-    assert!(size_of::<UnaryParams>() == 16);
-    assert!(size_of::<PoolParams>() == 64);
-    assert!(size_of::<GapParams>() == 16);
-    assert!(size_of::<BnParams>() == 32);
-    assert!(size_of::<AddParams>() == 16);
-    assert!(size_of::<SelectParams>() == 32);
-    assert!(size_of::<SoftmaxParams>() == 16);
 };
 
 #[cfg(test)]

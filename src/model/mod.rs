@@ -6,15 +6,16 @@
 //! parameter exists with a shape that fits its layout, every value is finite, every group is
 //! known, and the graph's shapes flow at the native plan.
 
+pub mod arch;
 pub mod average;
 pub mod export;
 pub mod graph;
 pub mod native;
+pub mod open;
 pub mod pickle;
 pub mod prune;
 pub mod regrid;
 pub mod st;
-pub mod synthetic;
 pub mod torchintegral;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +27,10 @@ use crate::inn::discretize::{BasisCache, check_lambda_shape, checked_elements, d
 use crate::inn::{
     self, AxisKind, Group, GroupId, MAX_GROUP_SIZE, MAX_RESOLUTION, ParamLayout, Plan, Resolved,
 };
-pub use graph::{Node, Op, PaddingMode};
+use crate::layers::AxisRole;
+pub use crate::layers::conv2d::PaddingMode;
+pub use graph::{Node, Op};
+pub use open::{open, open_with};
 
 /// What goes wrong with a model, described for the person who supplied it.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,52 @@ pub struct Model {
     pub doc: ModelDoc,
     /// λ of every continuous parameter and the value of every discrete one, by parameter name.
     pub tensors: BTreeMap<String, ArrayD<f32>>,
+}
+
+/// What a room's [`Layer::output_shape`](crate::layers::Layer::output_shape) sees: the model
+/// and the plan its shapes are inferred under.
+pub struct ShapeCx<'a> {
+    /// The model.
+    pub model: &'a Model,
+    /// The plan.
+    pub plan: &'a Resolved,
+}
+
+impl ShapeCx<'_> {
+    /// The discrete shape of parameter `name` under the plan.
+    ///
+    /// # Errors
+    /// An unknown parameter, or a plan that cannot size it.
+    pub fn param_shape(&self, name: &str) -> Result<Vec<usize>, String> {
+        let p = self
+            .model
+            .param(name)
+            .ok_or_else(|| format!("unknown parameter {name:?}"))?;
+        p.layout
+            .discrete_shape(self.plan)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Whether a parameter's continuous axes are where its layer allows them: channel axes at
+/// the layer's channel axes, spatial axes at its kernel's rows and columns.
+fn check_axis_roles(layout: &ParamLayout, roles: &[AxisRole]) -> Result<(), String> {
+    for (d, axis) in layout.axes.iter().enumerate() {
+        let allowed = match axis {
+            AxisKind::Discrete => true,
+            AxisKind::Channel { .. } => roles.get(d) == Some(&AxisRole::Channel),
+            AxisKind::SpatialH | AxisKind::SpatialW => roles.get(d) == Some(&AxisRole::Spatial),
+        };
+        if !allowed {
+            let role = roles
+                .get(d)
+                .map_or_else(|| "no".to_string(), |r| format!("a {r:?}"));
+            return Err(format!(
+                "axis {d} is continuous as {axis:?}, but the layer has {role} axis there"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Discrete tensors by parameter name.
@@ -322,33 +372,8 @@ impl Model {
         Ok(counts)
     }
 
-    /// The padding a convolution uses under `plan`: "same" for continuous spatial kernels,
-    /// the stored padding otherwise.
-    #[must_use]
-    pub fn conv_padding(
-        &self,
-        weight: &str,
-        padding: [usize; 2],
-        dilation: [usize; 2],
-        plan: &Resolved,
-    ) -> [usize; 2] {
-        match self.param(weight) {
-            Some(p) if p.layout.is_spatially_continuous() => {
-                let shape = p.layout.discrete_shape(plan).unwrap_or_default();
-                if shape.len() == 4 {
-                    [
-                        (shape[2] - 1) / 2 * dilation[0],
-                        (shape[3] - 1) / 2 * dilation[1],
-                    ]
-                } else {
-                    padding
-                }
-            }
-            _ => padding,
-        }
-    }
-
-    /// Shapes of every value of the graph under `plan`, for a batch of one.
+    /// Shapes of every value of the graph under `plan`, for a batch of one: each node's room
+    /// gives its output's shape from its inputs' ([`Layer::output_shape`](crate::layers::Layer::output_shape)).
     ///
     /// # Errors
     /// A shape that does not flow, described with the node.
@@ -356,168 +381,31 @@ impl Model {
         &self,
         plan: &Resolved,
     ) -> Result<BTreeMap<String, Vec<usize>>, ModelError> {
+        let cx = ShapeCx { model: self, plan };
         let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        let pshape = |name: &str| -> Result<Vec<usize>, ModelError> {
-            let p = self
-                .param(name)
-                .ok_or_else(|| ModelError::invalid(format!("unknown parameter {name:?}")))?;
-            Ok(p.layout.discrete_shape(plan)?)
-        };
         for (i, node) in self.doc.graph.iter().enumerate() {
             let fail = |d: String| {
                 ModelError::invalid(format!("node {i} ({} → {}): {d}", node.op.name(), node.out))
             };
-            let ins: Vec<&Vec<usize>> = node
+            let ins: Vec<&[usize]> = node
                 .inputs
                 .iter()
                 .map(|n| {
                     shapes
                         .get(n)
+                        .map(Vec::as_slice)
                         .ok_or_else(|| fail(format!("input {n:?} is not computed before")))
                 })
                 .collect::<Result<_, _>>()?;
-            if ins.len() != node.op.arity() {
+            let layer = node.op.layer();
+            if ins.len() != layer.arity() {
                 return Err(fail(format!(
                     "takes {} inputs, got {}",
-                    node.op.arity(),
+                    layer.arity(),
                     ins.len()
                 )));
             }
-            let image = |s: &Vec<usize>| -> Result<[usize; 3], ModelError> {
-                match s.as_slice() {
-                    [_, c, h, w] => Ok([*c, *h, *w]),
-                    _ => Err(fail(format!("needs an image (N, C, H, W), got {s:?}"))),
-                }
-            };
-            let out = match &node.op {
-                Op::Input => {
-                    let spec = &self.doc.input;
-                    vec![1, spec.channels, plan.resolution[0], plan.resolution[1]]
-                }
-                Op::Conv2d {
-                    weight,
-                    bias,
-                    stride,
-                    padding,
-                    dilation,
-                    groups,
-                    ..
-                } => {
-                    let [c, h, w] = image(ins[0])?;
-                    let ws = pshape(weight)?;
-                    if ws.len() != 4 {
-                        return Err(fail(format!("weight {weight} must be 4-D, is {ws:?}")));
-                    }
-                    if *groups == 0 || c != ws[1] * groups || ws[0] % groups != 0 {
-                        return Err(fail(format!(
-                            "input has {c} channels but weight {weight} {ws:?} with {groups} groups expects {}",
-                            ws[1] * groups
-                        )));
-                    }
-                    if let Some(b) = bias {
-                        let bs = pshape(b)?;
-                        if bs != [ws[0]] {
-                            return Err(fail(format!(
-                                "bias {b} {bs:?} does not match {} output channels",
-                                ws[0]
-                            )));
-                        }
-                    }
-                    let pad = self.conv_padding(weight, *padding, *dilation, plan);
-                    let oh = graph::window_out(h, ws[2], stride[0], pad[0], dilation[0])
-                        .ok_or_else(|| {
-                            fail(format!(
-                                "kernel {}x{} does not fit a {h}x{w} input",
-                                ws[2], ws[3]
-                            ))
-                        })?;
-                    let ow = graph::window_out(w, ws[3], stride[1], pad[1], dilation[1])
-                        .ok_or_else(|| {
-                            fail(format!(
-                                "kernel {}x{} does not fit a {h}x{w} input",
-                                ws[2], ws[3]
-                            ))
-                        })?;
-                    vec![1, ws[0], oh, ow]
-                }
-                Op::Linear { weight, bias } => {
-                    let f = match ins[0].as_slice() {
-                        [_, f] => *f,
-                        s => return Err(fail(format!("needs features (N, F), got {s:?}"))),
-                    };
-                    let ws = pshape(weight)?;
-                    if ws.len() != 2 || ws[1] != f {
-                        return Err(fail(format!(
-                            "{f} input features but weight {weight} is {ws:?}"
-                        )));
-                    }
-                    if let Some(b) = bias {
-                        let bs = pshape(b)?;
-                        if bs != [ws[0]] {
-                            return Err(fail(format!(
-                                "bias {b} {bs:?} does not match {} outputs",
-                                ws[0]
-                            )));
-                        }
-                    }
-                    vec![1, ws[0]]
-                }
-                Op::Relu | Op::Gelu | Op::Silu | Op::Softmax => ins[0].clone(),
-                Op::AvgPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                    ..
-                }
-                | Op::MaxPool2d {
-                    kernel,
-                    stride,
-                    padding,
-                } => {
-                    let [c, h, w] = image(ins[0])?;
-                    if padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1] {
-                        return Err(fail("padding must be at most half the window".into()));
-                    }
-                    let oh = graph::window_out(h, kernel[0], stride[0], padding[0], 1);
-                    let ow = graph::window_out(w, kernel[1], stride[1], padding[1], 1);
-                    match (oh, ow) {
-                        (Some(oh), Some(ow)) => vec![1, c, oh, ow],
-                        _ => {
-                            return Err(fail(format!(
-                                "window {kernel:?} does not fit a {h}x{w} input"
-                            )));
-                        }
-                    }
-                }
-                Op::GlobalAvgPool => {
-                    let [c, _, _] = image(ins[0])?;
-                    vec![1, c]
-                }
-                Op::BatchNorm2d { .. } => {
-                    let [c, _, _] = image(ins[0])?;
-                    for p in node.op.params() {
-                        let s = pshape(p)?;
-                        if s != [c] {
-                            return Err(fail(format!("{p} is {s:?}, expected [{c}]")));
-                        }
-                    }
-                    ins[0].clone()
-                }
-                Op::Add => {
-                    if ins[0] != ins[1] {
-                        return Err(fail(format!("adds {:?} and {:?}", ins[0], ins[1])));
-                    }
-                    ins[0].clone()
-                }
-                Op::Flatten => vec![1, ins[0].iter().skip(1).product()],
-                Op::Select { h, w } => {
-                    let [c, ih, iw] = image(ins[0])?;
-                    if *h >= ih || *w >= iw {
-                        return Err(fail(format!("pixel ({h}, {w}) is outside a {ih}x{iw} map")));
-                    }
-                    vec![1, c]
-                }
-            };
+            let out = layer.output_shape(&cx, &ins).map_err(fail)?;
             if shapes.insert(node.out.clone(), out).is_some() {
                 return Err(fail(format!("value {:?} is written twice", node.out)));
             }
@@ -630,7 +518,9 @@ impl Model {
             }
         }
         match doc.graph.first() {
-            Some(Node { op: Op::Input, .. }) => {}
+            Some(Node {
+                op: Op::Input(_), ..
+            }) => {}
             _ => {
                 return Err(ModelError::invalid(
                     "the graph must start with an input node",
@@ -638,47 +528,16 @@ impl Model {
             }
         }
         for (i, node) in doc.graph.iter().enumerate() {
-            for p in node.op.params() {
-                if !names.contains(p) {
-                    return Err(ModelError::invalid(format!(
-                        "node {i} ({}) uses unknown parameter {p:?}",
-                        node.op.name()
-                    )));
-                }
+            let layer = node.op.layer();
+            let fail =
+                |d: String| ModelError::invalid(format!("node {i} ({}): {d}", node.op.name()));
+            for (name, roles) in layer.param_axes() {
+                let p = self
+                    .param(name)
+                    .ok_or_else(|| fail(format!("uses unknown parameter {name:?}")))?;
+                check_axis_roles(&p.layout, &roles).map_err(|d| fail(format!("{name}: {d}")))?;
             }
-            if let Op::Conv2d {
-                weight,
-                stride,
-                padding,
-                dilation,
-                ..
-            } = &node.op
-            {
-                if stride.contains(&0) || dilation.contains(&0) {
-                    return Err(ModelError::invalid(format!(
-                        "node {i}: stride and dilation must be positive"
-                    )));
-                }
-                let p = self.param(weight).map(|p| &p.layout);
-                if let Some(layout) = p.filter(|l| l.is_spatially_continuous()) {
-                    let same = [
-                        (layout.shape[2] - 1) / 2 * dilation[0],
-                        (layout.shape[3] - 1) / 2 * dilation[1],
-                    ];
-                    if *stride != [1, 1] || *padding != same {
-                        return Err(ModelError::invalid(format!(
-                            "node {i}: a kernel with continuous spatial axes needs stride 1 and \"same\" padding {same:?}"
-                        )));
-                    }
-                }
-            }
-            if let Op::AvgPool2d { stride, .. } | Op::MaxPool2d { stride, .. } = &node.op
-                && stride.contains(&0)
-            {
-                return Err(ModelError::invalid(format!(
-                    "node {i}: pooling stride must be positive"
-                )));
-            }
+            layer.check(self).map_err(fail)?;
         }
         let plan = self.resolve(&self.default_plan())?;
         let shapes = self.infer_shapes(&plan)?;

@@ -1,6 +1,9 @@
 //! Conventional L1-norm filter pruning of a discrete network (Li et al., "Pruning Filters for
 //! Efficient ConvNets", ICLR 2017): the contrast to pruning an INN by partition size.
 //!
+//! This module walks the graph; each layer's room says what pruning does to it
+//! ([`Layer::l1_prune`](crate::layers::Layer::l1_prune)).
+//!
 //! Each convolution (and each hidden fully connected layer, whose rows are its filters) keeps
 //! the output channels whose filters have the largest L1 norm; the layers that read those
 //! channels (the next convolution's input axis, a BatchNorm, the next fully connected layer's
@@ -11,11 +14,41 @@ use std::collections::{BTreeMap, HashMap};
 
 use ndarray::{ArrayD, Axis};
 
-use super::graph::Op;
 use super::{Model, ModelError};
 
 /// Which channels survive at a value of the graph (`None`: all of them).
-type Kept = Option<Vec<usize>>;
+pub type Kept = Option<Vec<usize>>;
+
+/// What a layer's [`Layer::l1_prune`](crate::layers::Layer::l1_prune) works on: the tensors
+/// being narrowed, and how many output filters the node keeps.
+pub struct L1Pruning<'a> {
+    tensors: &'a mut BTreeMap<String, ArrayD<f32>>,
+    /// Output filters this node keeps, where [`Layer::l1_filters`](crate::layers::Layer::l1_filters)
+    /// names a weight (`None` otherwise).
+    pub width: Option<usize>,
+}
+
+impl L1Pruning<'_> {
+    /// Keep the entries `idx` of `axis` of the tensor `name`.
+    ///
+    /// # Errors
+    /// An unknown tensor, or entries it does not have.
+    pub fn select(&mut self, name: &str, axis: usize, idx: &[usize]) -> Result<(), ModelError> {
+        select(self.tensors, name, axis, idx)
+    }
+
+    /// Keep the [`width`](Self::width) strongest output filters of `weight` (and the same
+    /// entries of `bias`); returns the channels kept, or `None` when the layer stays whole.
+    ///
+    /// # Errors
+    /// An unknown tensor.
+    pub fn keep_strongest(&mut self, weight: &str, bias: Option<&str>) -> Result<Kept, ModelError> {
+        match self.width {
+            Some(width) => keep_strongest(self.tensors, weight, bias, width),
+            None => Ok(None),
+        }
+    }
+}
 
 /// The `keep` largest-L1 output filters of a weight `(C_out, ...)`, in index order.
 #[must_use]
@@ -32,8 +65,9 @@ pub fn strongest_filters(weight: &ArrayD<f32>, keep: usize) -> Vec<usize> {
     order
 }
 
-/// The weights of the layers L1 pruning narrows, in graph order: every convolution, and every
-/// fully connected layer but the one that produces the model's output.
+/// The weights of the layers L1 pruning narrows, in graph order (those whose room names one
+/// in [`Layer::l1_filters`](crate::layers::Layer::l1_filters): every convolution, and every
+/// fully connected layer but the one that produces the model's output).
 #[must_use]
 pub fn prunable_layers(model: &Model) -> Vec<&str> {
     let output = model.output_name();
@@ -41,11 +75,7 @@ pub fn prunable_layers(model: &Model) -> Vec<&str> {
         .doc
         .graph
         .iter()
-        .filter_map(|n| match &n.op {
-            Op::Conv2d { weight, .. } => Some(weight.as_str()),
-            Op::Linear { weight, .. } if n.out != output => Some(weight.as_str()),
-            _ => None,
-        })
+        .filter_map(|n| n.op.layer().l1_filters(n.out == output))
         .collect()
 }
 
@@ -53,8 +83,8 @@ pub fn prunable_layers(model: &Model) -> Vec<&str> {
 /// entry per layer, in graph order; a width at or above a layer's size keeps it whole).
 ///
 /// # Errors
-/// A model with continuous parameters (prune those by partition size), a residual `add`
-/// (channels would have to agree across branches), a width of 0, or a count of widths that
+/// A model with continuous parameters (prune those by partition size), a layer that cannot be
+/// narrowed (a residual `add`, a grouped convolution), a width of 0, or a count of widths that
 /// does not match the prunable layers.
 pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
     if model.doc.params.iter().any(|p| p.layout.is_continuous()) {
@@ -74,88 +104,25 @@ pub fn l1_prune(model: &Model, widths: &[usize]) -> Result<Model, ModelError> {
     if widths.contains(&0) {
         return Err(ModelError::invalid("a layer cannot keep 0 channels"));
     }
+    let output = model.output_name();
     let mut tensors = model.tensors.clone();
     let mut kept: HashMap<&str, Kept> = HashMap::new();
-    let mut next_width = widths.iter();
+    let mut next_width = widths.iter().copied();
     for node in &model.doc.graph {
         let input: Kept = node
             .inputs
             .first()
             .and_then(|i| kept.get(i.as_str()).cloned())
             .flatten();
-        let out = match &node.op {
-            Op::Conv2d {
-                weight,
-                bias,
-                groups,
-                ..
-            } => {
-                if *groups != 1 {
-                    return Err(ModelError::invalid(format!(
-                        "{weight}: grouped convolutions are not pruned"
-                    )));
-                }
-                if let Some(idx) = &input {
-                    select(&mut tensors, weight, 1, idx)?;
-                }
-                let width = *next_width.next().unwrap_or(&usize::MAX);
-                keep_strongest(&mut tensors, weight, bias.as_deref(), width)?
-            }
-            Op::BatchNorm2d {
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                ..
-            } => {
-                if let Some(idx) = &input {
-                    for name in [
-                        weight.as_ref(),
-                        bias.as_ref(),
-                        Some(running_mean),
-                        Some(running_var),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    {
-                        select(&mut tensors, name, 0, idx)?;
-                    }
-                }
-                input
-            }
-            Op::Linear { weight, bias } => {
-                if let Some(idx) = &input {
-                    select(&mut tensors, weight, 1, idx)?;
-                }
-                if layers.contains(&weight.as_str()) {
-                    let width = *next_width.next().unwrap_or(&usize::MAX);
-                    keep_strongest(&mut tensors, weight, bias.as_deref(), width)?
-                } else {
-                    None
-                }
-            }
-            Op::Add => {
-                return Err(ModelError::invalid(
-                    "residual additions are not supported by L1 filter pruning here",
-                ));
-            }
-            Op::Input => None,
-            Op::Relu
-            | Op::Gelu
-            | Op::Silu
-            | Op::AvgPool2d { .. }
-            | Op::MaxPool2d { .. }
-            | Op::GlobalAvgPool
-            | Op::Select { .. } => input,
-            Op::Flatten | Op::Softmax => {
-                if input.is_some() {
-                    return Err(ModelError::invalid(
-                        "a pruned layer feeds a flatten or softmax; only pooled heads are supported",
-                    ));
-                }
-                None
-            }
+        let layer = node.op.layer();
+        let width = layer
+            .l1_filters(node.out == output)
+            .and_then(|_| next_width.next());
+        let mut cx = L1Pruning {
+            tensors: &mut tensors,
+            width,
         };
+        let out = layer.l1_prune(&mut cx, input)?;
         kept.insert(node.out.as_str(), out);
     }
     let mut doc = model.doc.clone();

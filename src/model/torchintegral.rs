@@ -19,11 +19,24 @@ use ndarray::{ArrayD, IxDyn};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::graph::{Node, Op, PaddingMode};
+use super::graph::{Node, Op};
 use super::pickle::read_checkpoint;
 use super::{InputSpec, Model, ModelDoc, ModelError, ParamSpec};
 use crate::inn::discretize::checked_elements;
 use crate::inn::{AxisKind, Group, GroupId, ParamLayout, Quadrature};
+use crate::layers::conv2d::{Conv2d, PaddingMode};
+use crate::layers::{
+    activation::{Gelu, Relu, Silu},
+    add::Add,
+    batch_norm::BatchNorm2d,
+    flatten::Flatten,
+    global_avg_pool::GlobalAvgPool,
+    input::Input,
+    linear::Linear,
+    pool::{AvgPool2d, MaxPool2d},
+    select::Select,
+    softmax::Softmax,
+};
 
 /// The manifest: only the fields the import needs.
 #[derive(Debug, Deserialize)]
@@ -512,12 +525,12 @@ fn import_graph(m: &Manifest) -> Result<Vec<Node>, ModelError> {
     for n in &m.graph {
         let module = n.module.as_deref();
         let op = match n.op.as_str() {
-            "input" => Op::Input,
+            "input" => Op::Input(Input),
             "conv2d" => {
                 let l = layer(m, module, &n.op, "Conv2d")?;
                 let module = module.unwrap_or_default();
                 let bias = format!("{module}.bias");
-                Op::Conv2d {
+                Op::Conv2d(Conv2d {
                     weight: format!("{module}.weight"),
                     bias: (l.bias != Some(false) && has_param(m, &bias)).then_some(bias),
                     stride: l.stride.map_or([1, 1], Pair::get),
@@ -533,20 +546,20 @@ fn import_graph(m: &Manifest) -> Result<Vec<Node>, ModelError> {
                             )));
                         }
                     },
-                }
+                })
             }
             "linear" => {
                 layer(m, module, &n.op, "Linear")?;
                 let module = module.unwrap_or_default();
                 let bias = format!("{module}.bias");
-                Op::Linear {
+                Op::Linear(Linear {
                     weight: format!("{module}.weight"),
                     bias: has_param(m, &bias).then_some(bias),
-                }
+                })
             }
-            "relu" => Op::Relu,
-            "gelu" => Op::Gelu,
-            "silu" => Op::Silu,
+            "relu" => Op::Relu(Relu),
+            "gelu" => Op::Gelu(Gelu),
+            "silu" => Op::Silu(Silu),
             "avg_pool2d" | "max_pool2d" => {
                 let kernel = n
                     .kernel
@@ -555,36 +568,36 @@ fn import_graph(m: &Manifest) -> Result<Vec<Node>, ModelError> {
                 let stride = n.stride.map_or(kernel, Pair::get);
                 let padding = n.padding.map_or([0, 0], Pair::get);
                 if n.op == "avg_pool2d" {
-                    Op::AvgPool2d {
+                    Op::AvgPool2d(AvgPool2d {
                         kernel,
                         stride,
                         padding,
                         count_include_pad: n.count_include_pad.unwrap_or(true),
-                    }
+                    })
                 } else {
-                    Op::MaxPool2d {
+                    Op::MaxPool2d(MaxPool2d {
                         kernel,
                         stride,
                         padding,
-                    }
+                    })
                 }
             }
-            "adaptive_avg_pool2d" | "global_avg_pool" => Op::GlobalAvgPool,
+            "adaptive_avg_pool2d" | "global_avg_pool" => Op::GlobalAvgPool(GlobalAvgPool),
             "batch_norm2d" | "batch_norm" => {
                 let l = layer(m, module, &n.op, "BatchNorm2d")?;
                 let module = module.unwrap_or_default();
                 let affine = l.affine != Some(false);
-                Op::BatchNorm2d {
+                Op::BatchNorm2d(BatchNorm2d {
                     weight: affine.then(|| format!("{module}.weight")),
                     bias: affine.then(|| format!("{module}.bias")),
                     running_mean: format!("{module}.running_mean"),
                     running_var: format!("{module}.running_var"),
                     eps: l.eps.unwrap_or(1e-5),
-                }
+                })
             }
-            "add" => Op::Add,
-            "flatten" => Op::Flatten,
-            "softmax" => Op::Softmax,
+            "add" => Op::Add(Add),
+            "flatten" => Op::Flatten(Flatten),
+            "softmax" => Op::Softmax(Softmax),
             "select" => {
                 let expr = n.expr.as_deref().unwrap_or_default();
                 parse_select(expr).ok_or_else(|| {
@@ -612,10 +625,10 @@ fn parse_select(expr: &str) -> Option<Op> {
         .strip_suffix(']')?;
     let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
     match parts.as_slice() {
-        [":", ":", h, w] => Some(Op::Select {
+        [":", ":", h, w] => Some(Op::Select(Select {
             h: h.parse().ok()?,
             w: w.parse().ok()?,
-        }),
+        })),
         _ => None,
     }
 }

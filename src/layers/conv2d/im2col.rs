@@ -1,4 +1,4 @@
-//! A differentiable 2-D convolution as im2col + matrix product, for training.
+//! A differentiable 2-D convolution as im2col + matrix product, the conv2d room's training path.
 //!
 //! candle's own `conv2d` is fine for inference, but its backward pass runs a transposed
 //! convolution as a scalar loop that took most of a training step. Here the convolution is
