@@ -310,3 +310,32 @@ fn bench_reports_each_engine_and_pairs_ratios_by_model() {
         assert_eq!(ratios, 0, "{table}");
     }
 }
+
+/// The command line opens what the window opens: a TorchIntegral checkpoint with its manifest
+/// beside it gives the same description as its import (the reference model's 64 906
+/// parameters, TorchIntegral's own count for `mnist_example`).
+#[test]
+fn info_opens_a_torchintegral_checkpoint_as_the_window_does() {
+    let (ok, out, err) = run(&["info", "tests/fixtures/torchintegral/mnist_example.pt"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("parameters at full size: 64906"), "{out}");
+    let dir = tempfile::tempdir().expect("dir");
+    let lone = dir.path().join("lone.pt");
+    std::fs::copy("tests/fixtures/torchintegral/mnist_example.pt", &lone).expect("copy");
+    let (ok, _, err) = run(&["info", lone.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(err.contains("lone.manifest.json"), "{err}");
+}
+
+/// An engine name the bench does not know is refused before anything runs, with the names it
+/// knows and a non-zero exit.
+#[test]
+fn bench_refuses_an_unknown_engine() {
+    let (ok, out, err) = run(&["bench", "--engine", "foo", "--no-resnet"]);
+    assert!(!ok);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("foo") && err.contains("cpu") && err.contains("gpu"),
+        "{err}"
+    );
+}

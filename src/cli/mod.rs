@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use innscope::data::assets;
 use innscope::engine::{Engine, EngineChoice};
 use innscope::inn::{GroupId, PartitionKind, Plan, Resolved};
-use innscope::model::{Model, native};
+use innscope::model::Model;
 
 /// Explore Integral Neural Networks: re-discretize continuous weights at any width and
 /// resolution, and see what it does to the network.
@@ -150,19 +150,13 @@ pub fn parse_sizes(text: &str) -> anyhow::Result<BTreeMap<GroupId, usize>> {
         .collect()
 }
 
-/// Load a model file, or the bundled demo when `path` is `None`.
+/// Load a model file of any format innscope reads ([`innscope::model::open`]), or the
+/// bundled demo when `path` is `None`.
 pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
-    let Some(path) = path else {
-        return Ok(assets::demo_model());
-    };
-    if path.extension().is_some_and(|e| e == "pt" || e == "pth") {
-        bail!(
-            "{}: a PyTorch checkpoint; convert it first with `innscope import-torchintegral {} --manifest MANIFEST.json -o MODEL.inn.safetensors`",
-            path.display(),
-            path.display()
-        );
+    match path {
+        None => Ok(assets::demo_model()),
+        Some(path) => Ok(innscope::model::open(path)?),
     }
-    Ok(native::read(path)?)
 }
 
 /// This process's command line, as users call it (not the path it was started from).
@@ -179,13 +173,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => {
             let (model, source) = match cli.model.as_deref() {
                 None => (assets::demo_model(), "bundled demo".to_string()),
-                Some(path) => (
-                    innscope::app::load_model_file(path, None).map_err(anyhow::Error::msg)?,
-                    path.display().to_string(),
-                ),
+                Some(path) => (load_model(Some(path))?, path.display().to_string()),
             };
             let twin = match (&cli.twin, &cli.model) {
-                (Some(path), _) => Some(native::read(path)?),
+                (Some(path), _) => Some(load_model(Some(path))?),
                 (None, None) => Some(assets::demo_twin()),
                 (None, Some(_)) => None,
             };

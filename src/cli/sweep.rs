@@ -7,7 +7,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use innscope::data::assets;
 use innscope::data::idx::Dataset;
-use innscope::model::{Model, native};
+use innscope::model::Model;
 use innscope::sweep::{self, Over, Point};
 
 use super::{PlanArgs, parse_sizes};
@@ -105,7 +105,7 @@ fn twin(args: &SweepArgs) -> anyhow::Result<Option<Model>> {
         return Ok(None);
     }
     match (&args.twin, &args.model) {
-        (Some(path), _) => Ok(Some(native::read(path)?)),
+        (Some(path), _) => Ok(Some(innscope::model::open(path)?)),
         (None, None) => Ok(Some(assets::demo_twin())),
         (None, Some(_)) => Ok(None),
     }
