@@ -10,7 +10,7 @@ use common::{expected, import, logit_tolerance, max_abs_diff, plan_steps};
 use innscope::engine::cpu::CpuEngine;
 use innscope::gpu::{DEFAULT_ROWS, Discretization, GpuContext, GpuEngine, MAX_ROWS};
 use innscope::inn::{PartitionKind, Plan, Quadrature};
-use innscope::model::{DiscreteWeights, Model, synthetic};
+use innscope::model::{DiscreteWeights, Model, arch};
 use ndarray::{Array4, Ix4};
 
 /// The device the tests share (made once: tests run on threads of one process, and a device
@@ -212,7 +212,7 @@ fn gpu_matches_torchintegral_mnist_tuned_learned_grid() {
 fn a_model_larger_than_one_binding_is_spread_over_buffers() {
     let Some(full) = gpu() else { return };
     drop(full);
-    let model = synthetic::resnet18(5).expect("model");
+    let model = arch::resnet18(5).expect("model");
     let mut plan = model.default_plan();
     plan.set_keep(&model.doc.groups, 0.25);
     plan.resolution = [64, 64];
@@ -287,7 +287,7 @@ fn gpu_matches_cpu_on_resampled_learned_partitions() {
 #[test]
 fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
     let Some(ctx) = gpu() else { return };
-    let model = synthetic::spatial_demo(7).expect("model");
+    let model = arch::spatial_demo(7).expect("model");
     let mut engine: Option<GpuEngine> = None;
     for res in [14, 20, 28, 36, 56] {
         let mut plan = Plan::native(model.native());
@@ -323,7 +323,7 @@ fn gpu_matches_cpu_with_continuous_spatial_axes_at_several_resolutions() {
 #[test]
 fn the_gpu_engine_redoes_only_the_parameters_a_plan_change_touches() {
     let Some(ctx) = gpu() else { return };
-    let model = synthetic::spatial_demo(5).expect("model");
+    let model = arch::spatial_demo(5).expect("model");
     let start = model.resolve(&Plan::native(model.native())).expect("valid");
     for layout in LAYOUTS {
         let mut g = GpuEngine::new(Arc::clone(&ctx), &model, &start).expect("GPU");
@@ -360,7 +360,7 @@ fn quadrature_along_any_continuous_axis_matches_the_cpu() {
         p.layout.quadrature = Some(Quadrature { dim, tau: 2.5 });
         model
     };
-    let resnet = synthetic::resnet18(4).expect("model");
+    let resnet = arch::resnet18(4).expect("model");
     let cases = [
         // Both channel axes continuous, quadrature on the output channels.
         (
@@ -371,11 +371,7 @@ fn quadrature_along_any_continuous_axis_matches_the_cpu() {
         (with_quadrature(resnet, "conv1.weight", 0), 0.25),
         // Continuous in every axis, quadrature along the kernel's height.
         (
-            with_quadrature(
-                synthetic::spatial_demo(6).expect("model"),
-                "conv2.weight",
-                2,
-            ),
+            with_quadrature(arch::spatial_demo(6).expect("model"), "conv2.weight", 2),
             0.5,
         ),
     ];
@@ -401,7 +397,7 @@ fn quadrature_along_any_continuous_axis_matches_the_cpu() {
 #[test]
 fn gpu_matches_cpu_on_a_resnet18_sized_network() {
     let Some(ctx) = gpu() else { return };
-    let model = synthetic::resnet18(3).expect("model");
+    let model = arch::resnet18(3).expect("model");
     let mut plan = model.default_plan();
     plan.set_keep(&model.doc.groups, 0.25);
     plan.resolution = [64, 64];
@@ -478,7 +474,7 @@ fn weight_view_colours_slices_like_the_cpu_heatmap() {
     let mut learned = tuned.default_plan();
     learned.partition = PartitionKind::Learned;
     learned.set_keep(&tuned.doc.groups, 0.7);
-    let spatial = synthetic::spatial_demo(5).expect("model");
+    let spatial = arch::spatial_demo(5).expect("model");
     let mut at_20 = Plan::native(spatial.native());
     at_20.resolution = [20, 20];
     let mut checked = 0;
@@ -602,7 +598,7 @@ fn channel_sums_on_the_gpu_match_the_cpu() {
 
     let Some(ctx) = gpu() else { return };
     let view = WeightView::new(Arc::clone(&ctx)).expect("pipelines");
-    let model = synthetic::spatial_demo(5).expect("model");
+    let model = arch::spatial_demo(5).expect("model");
     let mut plan = Plan::native(model.native());
     plan.resolution = [36, 36];
     let plan = model.resolve(&plan).expect("valid");
@@ -632,4 +628,39 @@ fn channel_sums_on_the_gpu_match_the_cpu() {
     }
     assert!(checked >= 2, "only {checked} kernels checked");
     assert!(view.channel_sums(&g, "no such", 16).is_err());
+}
+
+/// One decision of where innscope computes: `cpu` never takes a GPU; `gpu` takes whatever
+/// adapter the tests have; `auto` passes over a software adapter, naming it, and takes a
+/// hardware one. `Engine::create` follows the same decision.
+#[test]
+fn the_engine_choice_is_one_decision() {
+    use innscope::engine::{Engine, EngineChoice, choose_gpu};
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    assert_eq!(
+        choose_gpu(EngineChoice::Cpu, None).err().as_deref(),
+        Some("--engine cpu")
+    );
+    let forced = choose_gpu(EngineChoice::Gpu, None).expect("the adapter the tests use");
+    assert_eq!(forced.adapter.name, ctx.adapter.name);
+    let software = ctx.adapter.device_type == eframe::egui_wgpu::wgpu::DeviceType::Cpu;
+    let auto = choose_gpu(EngineChoice::Auto, None);
+    if software {
+        let why = auto.err().expect("auto passes over a software adapter");
+        assert!(
+            why.contains(&ctx.adapter.name) && why.contains("software"),
+            "{why}"
+        );
+    } else {
+        assert!(auto.is_ok(), "auto takes a hardware adapter");
+    }
+    let model = import("mnist_example");
+    let plan = model.resolve(&model.default_plan()).expect("plan");
+    let (engine, why) = Engine::create(EngineChoice::Auto, &model, &plan).expect("engine");
+    assert_eq!(matches!(engine, Engine::Cpu(_)), software);
+    assert_eq!(why.is_some(), software);
+    let (engine, why) = Engine::create(EngineChoice::Gpu, &model, &plan).expect("engine");
+    assert!(matches!(engine, Engine::Gpu(_)) && why.is_none());
 }

@@ -85,8 +85,11 @@ fn size_and_resolution_sliders_re_discretize_and_predictions_follow() {
     let s = &h.state().state;
     assert_eq!(s.plan.sizes.get(&1), Some(&20));
     assert_eq!(s.resolved.partitions[&1].len(), 20);
-    let w = s.weight.as_ref().expect("selected layer weight");
-    assert_eq!(w.shape(), &[32, 16, 5, 5], "conv_2 does not touch group 1");
+    let selected = |s: &innscope::app::state::State| {
+        let name = &s.layer().expect("selected layer").name;
+        s.engine.weight_shape(name).expect("selected layer weight")
+    };
+    assert_eq!(selected(s), [32, 16, 5, 5], "conv_2 does not touch group 1");
     assert_ne!(s.probs, before, "predictions follow the partition");
     assert_eq!(s.reference, reference, "the reference stays at full size");
 
@@ -96,7 +99,7 @@ fn size_and_resolution_sliders_re_discretize_and_predictions_follow() {
     let sizes: Vec<usize> = s.resolved.partitions.values().map(Vec::len).collect();
     assert_eq!(sizes, vec![8, 32, 16]);
     assert_eq!(s.model.param_count(&s.resolved).expect("count"), 16_458);
-    assert_eq!(s.weight.as_ref().expect("weight").shape(), &[16, 8, 5, 5]);
+    assert_eq!(selected(s), [16, 8, 5, 5]);
 
     slider(&h, "resolution").set_value_accesskit(36.0);
     h.run();
@@ -339,7 +342,7 @@ fn the_gpu_heatmap_shows_what_the_cpu_heatmap_shows() {
         h.run();
         images.push(h.render().expect("rendered"));
     }
-    assert!(gpu.state().state.weight.is_none(), "nothing read back");
+    assert!(!gpu.state().state.weight_on_host(), "nothing read back");
     // The band between the heatmap's caption and the hint under it: heatmap and legend.
     let band = |h: &Harness<'_, InnscopeApp>| {
         let top = h.get_by_label_contains("discrete weights W").rect();

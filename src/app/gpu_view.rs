@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Color32, Rect, Sense, TextureId, Vec2, pos2};
 use eframe::egui_wgpu::{self, wgpu};
-use ndarray::Array3;
 
 use super::heatmap::{self, Scale};
 use super::layer_data::Slice;
@@ -189,21 +188,6 @@ impl GpuView {
             }
         };
         Ok(Some(((r, c), value)))
-    }
-
-    /// The first `n` output channels of `layer`'s kernel summed over input channels, computed
-    /// on the GPU (a few hundred floats come back).
-    ///
-    /// # Errors
-    /// Not this window's GPU engine, a layer that is not a 4-D kernel, a lost device.
-    pub fn channel_sums(
-        &self,
-        engine: &Engine,
-        layer: &str,
-        n: usize,
-    ) -> Result<Array3<f32>, GpuError> {
-        let g = self.engine(engine)?;
-        self.view.channel_sums(g, layer, n)
     }
 }
 

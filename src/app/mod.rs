@@ -28,10 +28,10 @@ use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
 use eframe::egui_wgpu::{self, wgpu};
 use image::DynamicImage;
 
-use crate::engine::EngineChoice;
+use crate::engine::{EngineChoice, ExistingDevice, choose_gpu};
 use crate::gpu::GpuContext;
-use crate::gpu::context::{check_adapter, required_limits};
-use crate::model::{Model, native, torchintegral};
+use crate::gpu::context::required_limits;
+use crate::model::Model;
 use state::State;
 
 /// The five panels.
@@ -103,35 +103,16 @@ const OPEN_MODEL: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, K
 const OPEN_IMAGE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::I);
 const RESET: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
 
-/// Load a model file: `*.inn.safetensors`, or a TorchIntegral `.pt` with its manifest (given,
-/// or `STEM.manifest.json` beside it).
+/// Load a model file of any format innscope reads ([`crate::model::open_with`]), with its
+/// manifest where the format needs one (given, or beside the file).
 ///
 /// # Errors
-/// Unreadable, refused or inconsistent files; a `.pt` without a manifest.
+/// Unreadable, refused or inconsistent files; a checkpoint without its manifest.
 pub fn load_model_file(path: &Path, manifest: Option<&Path>) -> Result<Model, String> {
-    let is_pt = path.extension().is_some_and(|e| e == "pt" || e == "pth");
-    if !is_pt {
-        return native::read(path).map_err(|e| e.to_string());
-    }
-    let guess = path.with_extension("manifest.json");
-    let manifest = manifest
-        .map(Path::to_path_buf)
-        .or_else(|| guess.is_file().then_some(guess.clone()));
-    let Some(manifest) = manifest else {
-        return Err(format!(
-            "{}: a TorchIntegral checkpoint needs its manifest; put {} beside it or open the manifest too",
-            path.display(),
-            guess
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-        ));
-    };
-    torchintegral::import(path, &manifest).map_err(|e| e.to_string())
+    crate::model::open_with(path, manifest).map_err(|e| e.to_string())
 }
 
-/// The GPU context on eframe's device, if that device can run innscope's compute and is a
-/// hardware one (a software adapter is slower than the CPU engine on the same cores), unless
-/// `choice` forces one way.
+/// The GPU context on eframe's device as [`choose_gpu`] decides it, or why there is none.
 fn window_gpu(
     rs: Option<&egui_wgpu::RenderState>,
     choice: EngineChoice,
@@ -139,36 +120,14 @@ fn window_gpu(
     let Some(rs) = rs else {
         return (None, Some("the window has no wgpu device".into()));
     };
-    let info = rs.adapter.get_info();
-    if choice == EngineChoice::Cpu {
-        return (None, Some("--engine cpu".into()));
-    }
-    if let Err(why) = check_adapter(&rs.adapter) {
-        return (None, Some(format!("{}: {why}", info.name)));
-    }
-    if rs.device.limits().max_storage_buffers_per_shader_stage
-        < crate::gpu::context::STORAGE_BUFFERS_NEEDED
-    {
-        return (
-            None,
-            Some(format!(
-                "{}: too few storage buffers on the window's device",
-                info.name
-            )),
-        );
-    }
-    if info.device_type == wgpu::DeviceType::Cpu && choice != EngineChoice::Gpu {
-        return (
-            None,
-            Some(format!(
-                "the only adapter is a software one, {}; --engine gpu uses it anyway",
-                info.name
-            )),
-        );
-    }
-    match GpuContext::new(rs.device.clone(), rs.queue.clone(), info) {
-        Ok(ctx) => (Some(Arc::new(ctx)), None),
-        Err(e) => (None, Some(e.to_string())),
+    let device = ExistingDevice {
+        adapter: &rs.adapter,
+        device: &rs.device,
+        queue: &rs.queue,
+    };
+    match choose_gpu(choice, Some(device)) {
+        Ok(ctx) => (Some(ctx), None),
+        Err(why) => (None, Some(why)),
     }
 }
 
@@ -261,7 +220,9 @@ impl InnscopeApp {
                     &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
                 )
             } else {
-                dialog.add_filter("INN models", &["safetensors", "pt", "pth"])
+                crate::model::open::FORMATS
+                    .iter()
+                    .fold(dialog, |d, f| d.add_filter(f.name, f.extensions))
             };
             let Some(path) = dialog.pick_file() else {
                 return;
@@ -271,9 +232,7 @@ impl InnscopeApp {
                     crate::data::input::load_image(&path).map(|i| (i, path.display().to_string())),
                 )
             } else {
-                let manifest = if path.extension().is_some_and(|e| e == "pt" || e == "pth")
-                    && !path.with_extension("manifest.json").is_file()
-                {
+                let manifest = if crate::model::open::lacks_manifest(&path) {
                     rfd::FileDialog::new()
                         .set_title("Manifest for this checkpoint")
                         .add_filter("manifest", &["json"])
@@ -305,11 +264,7 @@ impl InnscopeApp {
             if path.as_os_str().is_empty() {
                 continue;
             }
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
-            if ["safetensors", "pt", "pth"].contains(&ext.as_str()) {
+            if crate::model::open::format_of(&path).is_some() {
                 self.open_model_path(path, ctx);
             } else {
                 match crate::data::input::load_image(&path) {
@@ -508,13 +463,8 @@ impl InnscopeApp {
             }
             PanelKind::Partitions => partitions::show(ui, &self.state),
             PanelKind::Spectrum => {
-                self.spectrum.show(
-                    ui,
-                    &self.state,
-                    self.surface.slice,
-                    &mut self.planes,
-                    self.gpu_view.as_ref(),
-                );
+                self.spectrum
+                    .show(ui, &self.state, self.surface.slice, &mut self.planes);
             }
             PanelKind::Predictions => predictions::show(ui, &self.state),
             PanelKind::Sweeps => self.sweeps.show(ui, &self.state),

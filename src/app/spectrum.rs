@@ -10,7 +10,6 @@ use ndarray::{Array2, Array3, Axis, s};
 use rustfft::FftPlanner;
 use rustfft::num_complex::Complex32;
 
-use super::gpu_view::GpuView;
 use super::heatmap::{self, Scale};
 use super::layer_data::{Plane, PlanesCache, Slice, plan_key};
 use super::state::State;
@@ -151,7 +150,6 @@ impl SpectrumPanel {
         state: &State,
         slice: Slice,
         planes: &mut PlanesCache,
-        gpu: Option<&GpuView>,
     ) {
         let Some(param) = state.layer() else {
             ui.label("This model has no weight to show.");
@@ -190,15 +188,8 @@ impl SpectrumPanel {
                     sp.mapv(|c| (c.norm() + 1e-6).log10())
                 }
             };
-            // Kernels summed over input channels: on the GPU where the weights are (a few
-            // hundred floats come back), else from the CPU engine's weights.
-            let sums = match (&state.weight, gpu) {
-                (Some(w), _) => channel_sums(w, GRID_CHANNELS),
-                (None, Some(gpu)) => gpu
-                    .channel_sums(&state.engine, &param.name, GRID_CHANNELS)
-                    .ok(),
-                (None, None) => None,
-            };
+            // Kernels summed over input channels, wherever the weights are.
+            let sums = state.channel_sums(GRID_CHANNELS);
             let grid = sums.map_or_else(|| Array2::zeros((1, 1)), |s| channel_grid(&s));
             // The fine plane's image carries over while the fine plane does (a partition
             // slider moves only the samples of a channel slice).
@@ -336,20 +327,6 @@ impl SpectrumPanel {
 
 /// Output channels in the grid of per-channel spectra.
 const GRID_CHANNELS: usize = 16;
-
-/// The first `n` output channels of a 4-D kernel summed over input channels, `(n, kh, kw)`
-/// (`None` for other tensors).
-fn channel_sums(w: &ndarray::ArrayD<f32>, n: usize) -> Option<Array3<f32>> {
-    let w = w.view().into_dimensionality::<ndarray::Ix4>().ok()?;
-    let n = n.min(w.shape()[0]);
-    let (kh, kw) = (w.shape()[2], w.shape()[3]);
-    let mut out = Array3::zeros((n, kh, kw));
-    for a in 0..n {
-        out.index_axis_mut(Axis(0), a)
-            .assign(&w.index_axis(Axis(0), a).sum_axis(Axis(0)));
-    }
-    Some(out)
-}
 
 /// Up to 16 output channels' spatial spectra (kernels summed over input channels, `sums`,
 /// zero-padded to 16×16, log-magnitude), tiled in a 4×4 grid.

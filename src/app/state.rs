@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use image::DynamicImage;
-use ndarray::{Array2, ArrayD};
+use ndarray::{Array2, Array3, ArrayD};
 
+use super::layer_data::{self, Plane, Slice, discrete_plane};
 use crate::data::input::image_to_input;
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{Engine, EngineError, softmax_rows};
@@ -50,9 +51,10 @@ pub struct State {
     pub full_params: usize,
     /// Index into [`State::layers`] of the layer the panels follow.
     pub selected: usize,
-    /// Discrete weight of the selected layer under the current plan, with the CPU engine. The
-    /// GPU engine's weights stay on the GPU; the window draws them from there.
-    pub weight: Option<ArrayD<f32>>,
+    /// Discrete weight of the selected layer under the current plan where the CPU engine
+    /// holds it (the GPU engine's stay on the GPU): panels ask [`State::weight_slice`] and
+    /// [`State::channel_sums`], which serve either.
+    weight: Option<ArrayD<f32>>,
     /// Changes whenever the engine is replaced or gets another model (for caches of what it
     /// computed, such as the GPU heatmap).
     pub generation: u64,
@@ -124,7 +126,8 @@ fn gpu_engine(
     model: &Model,
     plan: &Resolved,
 ) -> anyhow::Result<(Engine, Option<String>)> {
-    Ok(Engine::on_context(gpu.cloned(), model, plan)?)
+    let gpu = gpu.ok_or_else(|| "no GPU adapter".to_string());
+    Ok(Engine::on(gpu, model, plan)?)
 }
 
 /// A number no earlier engine of this process had.
@@ -321,6 +324,41 @@ impl State {
         argmax(&self.twin.as_ref()?.probs)
     }
 
+    /// Whether the selected layer's weights are held on the host (the CPU engine's; the GPU
+    /// engine's are not read back for the panels).
+    #[must_use]
+    pub fn weight_on_host(&self) -> bool {
+        self.weight.is_some()
+    }
+
+    /// Slice `which` of the selected layer's discrete weights, with the position of each row
+    /// and column, whichever engine holds them (the GPU engine's are read back: for exports
+    /// and views that cannot draw on the GPU, not for every frame).
+    #[must_use]
+    pub fn weight_slice(&self, which: Slice) -> Option<Plane> {
+        let param = self.layer()?;
+        let read;
+        let w = match &self.weight {
+            Some(w) => w,
+            None => {
+                read = self.engine.weight(&param.name).ok()?;
+                &read
+            }
+        };
+        Some(discrete_plane(param, w, which, &self.resolved))
+    }
+
+    /// The first `n` output channels of the selected 4-D kernel summed over input channels,
+    /// `(n, kh, kw)`, whichever engine holds it (on the GPU they are summed there and only
+    /// they come back).
+    #[must_use]
+    pub fn channel_sums(&self, n: usize) -> Option<Array3<f32>> {
+        match &self.weight {
+            Some(w) => layer_data::channel_sums(w, n),
+            None => self.engine.channel_sums(&self.layer()?.name, n).ok(),
+        }
+    }
+
     /// The selected weight, with the CPU engine (nothing is read back from the GPU).
     fn read_selected_weight(&mut self) -> Option<ArrayD<f32>> {
         let name = self.layer()?.name.clone();
@@ -336,9 +374,10 @@ impl State {
     fn recompute(&mut self) -> anyhow::Result<()> {
         match self.run_engine() {
             Err(EngineError::Gpu(e)) if !matches!(e, GpuError::Model(_)) => {
-                self.engine = Engine::Cpu(CpuEngine::new(&self.model, &self.resolved)?);
+                let (engine, note) = Engine::after_gpu_failure(&e, &self.model, &self.resolved)?;
+                self.engine = engine;
                 self.generation = next_generation();
-                self.engine_note = Some(format!("the GPU failed ({e}); the CPU engine took over"));
+                self.engine_note = Some(note);
                 self.run_engine()?;
             }
             other => other?,

@@ -265,17 +265,9 @@ impl SurfacePanel {
     #[must_use]
     pub fn csv(&self, state: &State) -> String {
         let mut out = String::from("row,col,row_position,col_position,weight\n");
-        let Some(param) = state.layer() else {
+        let Some(p) = state.weight_slice(self.slice) else {
             return out;
         };
-        let w = match &state.weight {
-            Some(w) => std::borrow::Cow::Borrowed(w),
-            None => match state.engine.weight(&param.name) {
-                Ok(w) => std::borrow::Cow::Owned(w),
-                Err(_) => return out,
-            },
-        };
-        let p = super::layer_data::discrete_plane(param, &w, self.slice, &state.resolved);
         for ((r, c), v) in p.values.indexed_iter() {
             out.push_str(&format!(
                 "{r},{c},{},{},{v}\n",
@@ -297,33 +289,8 @@ impl SurfacePanel {
             self.show_gpu_heatmap(ui, state, ndim, gpu);
             return;
         }
-        let Some(w) = &state.weight else {
+        let Some(plane) = state.weight_slice(self.slice).map(|p| p.values) else {
             ui.label("no discrete weight");
-            return;
-        };
-        let plane = match (ndim, self.slice) {
-            (4, Slice::Channels { r, s }) => w
-                .slice(ndarray::s![
-                    ..,
-                    ..,
-                    r.min(w.shape()[2] - 1),
-                    s.min(w.shape()[3] - 1)
-                ])
-                .to_owned()
-                .into_dyn(),
-            (4, Slice::Spatial { a, b }) => w
-                .slice(ndarray::s![
-                    a.min(w.shape()[0] - 1),
-                    b.min(w.shape()[1] - 1),
-                    ..,
-                    ..
-                ])
-                .to_owned()
-                .into_dyn(),
-            _ => w.to_owned(),
-        };
-        let Ok(plane) = plane.into_dimensionality::<ndarray::Ix2>() else {
-            ui.label("not a 2-D slice");
             return;
         };
         let size = self.heatmap_caption(ui, ndim, plane.dim(), "");

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eframe::egui_wgpu::wgpu;
 
-use ndarray::{Array2, ArrayView4};
+use ndarray::{Array2, Array3, ArrayView4};
 
 use crate::gpu::{GpuContext, GpuEngine, GpuError};
 use crate::inn::Resolved;
@@ -64,9 +64,66 @@ pub enum Engine {
     Gpu(Box<GpuEngine>),
 }
 
+/// A device that exists already (the window's), for [`choose_gpu`] to run compute on.
+pub struct ExistingDevice<'a> {
+    /// Its adapter.
+    pub adapter: &'a wgpu::Adapter,
+    /// The device.
+    pub device: &'a wgpu::Device,
+    /// Its queue.
+    pub queue: &'a wgpu::Queue,
+}
+
+/// The one decision of where innscope computes, for the command line and the window alike:
+/// the GPU context `choice` runs on, made on `existing` (the window's device) or, when that
+/// is `None`, on a headless device of the best adapter; or, as `Err`, why the CPU engine
+/// runs instead. `auto` passes over a software adapter (it runs on the same cores, slower
+/// than the CPU engine); `gpu` takes it.
+pub fn choose_gpu(
+    choice: EngineChoice,
+    existing: Option<ExistingDevice<'_>>,
+) -> Result<Arc<GpuContext>, String> {
+    let software = |name: &str| {
+        format!("the only GPU adapter is a software one, {name}; --engine gpu uses it anyway")
+    };
+    match (choice, existing) {
+        (EngineChoice::Cpu, _) => Err("--engine cpu".into()),
+        (_, Some(d)) => {
+            let info = d.adapter.get_info();
+            crate::gpu::context::check_adapter(d.adapter)
+                .map_err(|why| format!("{}: {why}", info.name))?;
+            if d.device.limits().max_storage_buffers_per_shader_stage
+                < crate::gpu::context::STORAGE_BUFFERS_NEEDED
+            {
+                return Err(format!(
+                    "{}: too few storage buffers on the window's device",
+                    info.name
+                ));
+            }
+            if info.device_type == wgpu::DeviceType::Cpu && choice == EngineChoice::Auto {
+                return Err(software(&info.name));
+            }
+            GpuContext::new(d.device.clone(), d.queue.clone(), info)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        }
+        (_, None) => {
+            if choice == EngineChoice::Auto
+                && let Some(info) = crate::gpu::context::best_adapter()
+                && info.device_type == wgpu::DeviceType::Cpu
+            {
+                return Err(software(&info.name));
+            }
+            GpuContext::headless()
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
 impl Engine {
-    /// Create the engine `choice` asks for. With `auto`, a GPU that is missing or fails falls
-    /// back to the CPU; the second value then says why.
+    /// Create the engine `choice` asks for on a headless device (see [`choose_gpu`]); the
+    /// second value says why the CPU engine stands in for a GPU, where it does.
     ///
     /// # Errors
     /// `gpu` without a usable adapter, or a plan the model refuses.
@@ -75,56 +132,50 @@ impl Engine {
         model: &Model,
         plan: &Resolved,
     ) -> Result<(Self, Option<String>), EngineError> {
-        match choice {
-            EngineChoice::Cpu => Ok((Self::Cpu(CpuEngine::new(model, plan)?), None)),
-            EngineChoice::Gpu => {
-                let ctx = Arc::new(GpuContext::headless()?);
-                Ok((Self::Gpu(Box::new(GpuEngine::new(ctx, model, plan)?)), None))
-            }
-            EngineChoice::Auto => {
-                let why = match crate::gpu::context::best_adapter() {
-                    // A software adapter (lavapipe) runs on the same CPU cores, slower than
-                    // the CPU engine: `auto` takes the CPU engine then, `gpu` forces it.
-                    Some(info) if info.device_type == wgpu::DeviceType::Cpu => format!(
-                        "the only GPU adapter is a software one, {}; --engine gpu uses it anyway",
-                        info.name
-                    ),
-                    _ => match GpuContext::headless()
-                        .and_then(|ctx| GpuEngine::new(Arc::new(ctx), model, plan))
-                    {
-                        Ok(gpu) => return Ok((Self::Gpu(Box::new(gpu)), None)),
-                        Err(GpuError::Model(e)) => return Err(e.into()),
-                        Err(why) => why.to_string(),
-                    },
-                };
-                Ok((Self::Cpu(CpuEngine::new(model, plan)?), Some(why)))
-            }
+        let gpu = choose_gpu(choice, None);
+        if choice == EngineChoice::Gpu
+            && let Err(why) = &gpu
+        {
+            return Err(GpuError::NoAdapter(why.clone()).into());
         }
+        Self::on(gpu.as_ref().map_err(Clone::clone), model, plan)
     }
 
-    /// Create on an existing GPU context (eframe's device), falling back to the CPU.
+    /// The GPU engine on `gpu` (what [`choose_gpu`] chose) or, where there is none or it
+    /// cannot hold the model, the CPU engine with the reason.
     ///
     /// # Errors
     /// A plan the model refuses.
-    pub fn on_context(
-        ctx: Option<Arc<GpuContext>>,
+    pub fn on(
+        gpu: Result<&Arc<GpuContext>, String>,
         model: &Model,
         plan: &Resolved,
     ) -> Result<(Self, Option<String>), EngineError> {
-        let Some(ctx) = ctx else {
-            return Ok((
-                Self::Cpu(CpuEngine::new(model, plan)?),
-                Some("no GPU adapter".into()),
-            ));
+        let why = match gpu {
+            Ok(ctx) => match GpuEngine::new(Arc::clone(ctx), model, plan) {
+                Ok(gpu) => return Ok((Self::Gpu(Box::new(gpu)), None)),
+                Err(GpuError::Model(e)) => return Err(e.into()),
+                Err(why) => why.to_string(),
+            },
+            Err(why) => why,
         };
-        match GpuEngine::new(ctx, model, plan) {
-            Ok(gpu) => Ok((Self::Gpu(Box::new(gpu)), None)),
-            Err(GpuError::Model(e)) => Err(e.into()),
-            Err(why) => Ok((
-                Self::Cpu(CpuEngine::new(model, plan)?),
-                Some(why.to_string()),
-            )),
-        }
+        Ok((Self::Cpu(CpuEngine::new(model, plan)?), Some(why)))
+    }
+
+    /// The CPU engine taking over from a GPU engine that failed with `error`, and the note
+    /// that says so.
+    ///
+    /// # Errors
+    /// A plan the model refuses.
+    pub fn after_gpu_failure(
+        error: &GpuError,
+        model: &Model,
+        plan: &Resolved,
+    ) -> Result<(Self, String), EngineError> {
+        Ok((
+            Self::Cpu(CpuEngine::new(model, plan)?),
+            format!("the GPU failed ({error}); the CPU engine took over"),
+        ))
     }
 
     /// `cpu`, or `gpu: ADAPTER (BACKEND, TYPE)`.
@@ -200,6 +251,29 @@ impl Engine {
         match self {
             Self::Cpu(c) => c.weight(name),
             Self::Gpu(g) => Ok(g.read_weight(name)?),
+        }
+    }
+
+    /// The first `n` output channels of the 4-D weight `name` summed over input channels,
+    /// `(n, kh, kw)`: on the GPU where the weights are (only the sums come back).
+    ///
+    /// # Errors
+    /// An unknown parameter or one that is not 4-D; GPU failures.
+    pub fn channel_sums(&self, name: &str, n: usize) -> Result<Array3<f32>, EngineError> {
+        match self {
+            Self::Cpu(c) => {
+                let w = c.weight(name)?;
+                let w = w
+                    .view()
+                    .into_dimensionality::<ndarray::Ix4>()
+                    .map_err(|_| EngineError::Invalid(format!("{name} is not a 4-D kernel")))?;
+                let n = n.min(w.shape()[0]);
+                Ok(Array3::from_shape_fn(
+                    (n, w.shape()[2], w.shape()[3]),
+                    |(a, r, s)| w.slice(ndarray::s![a, .., r, s]).sum(),
+                ))
+            }
+            Self::Gpu(g) => Ok(g.channel_sums(name, n)?),
         }
     }
 
