@@ -8,10 +8,10 @@ mod common;
 
 use std::process::Command;
 
-use innscope::model::{Model, average::average, native, synthetic};
+use innscope::model::{Model, arch, average::average, native};
 
 fn inn(seed: u64, widths: [usize; 3], hidden: Option<usize>) -> Model {
-    synthetic::fashion_cnn(seed, widths, hidden, true, 0.75).expect("builds")
+    arch::fashion_cnn(seed, widths, hidden, true, 0.75).expect("builds")
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn models_of_another_architecture_are_refused() {
         (inn(2, [4, 6, 10], Some(5)), "groups"),
         (inn(2, [4, 6, 8], None), "groups"),
         (
-            synthetic::fashion_cnn(2, [4, 6, 8], Some(5), false, 1.0).expect("builds"),
+            arch::fashion_cnn(2, [4, 6, 8], Some(5), false, 1.0).expect("builds"),
             "groups",
         ),
     ] {

@@ -5,13 +5,13 @@ mod common;
 use common::plan_steps;
 use innscope::engine::cpu::CpuEngine;
 use innscope::inn::Plan;
-use innscope::model::synthetic;
+use innscope::model::arch;
 
 /// After each step the engine's weights are, to the bit, those of discretizing the whole model
 /// afresh, and it re-discretized exactly the parameters the step changes.
 #[test]
 fn the_cpu_engine_redoes_only_the_parameters_a_plan_change_touches() {
-    let model = synthetic::spatial_demo(5).expect("model");
+    let model = arch::spatial_demo(5).expect("model");
     let names: Vec<&str> = model.doc.params.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,

@@ -8,8 +8,8 @@ use innscope::data::input::grey_batch;
 use innscope::engine::cpu::CpuEngine;
 use innscope::inn::Plan;
 use innscope::model::Model;
+use innscope::model::arch;
 use innscope::model::prune::{l1_prune, layer_widths, strongest_filters};
-use innscope::model::synthetic;
 use innscope::sweep::twin_widths;
 use ndarray::{Axis, s};
 
@@ -24,7 +24,7 @@ fn logits(model: &Model) -> ndarray::Array2<f32> {
 
 #[test]
 fn the_strongest_filters_survive_and_the_pruned_network_equals_the_zeroed_one() {
-    let mut twin = synthetic::fashion_cnn(11, [6, 8, 10], None, false, 1.0).expect("twin");
+    let mut twin = arch::fashion_cnn(11, [6, 8, 10], None, false, 1.0).expect("twin");
     // conv1: filter k's entries all equal (k + 1) / 100, except filters 1 and 4, made largest.
     let w = twin.tensors.get_mut("conv1.weight").expect("conv1");
     for (k, mut f) in w.axis_iter_mut(Axis(0)).enumerate() {
@@ -96,7 +96,7 @@ fn the_twin_takes_the_inns_widths_and_has_its_parameter_count() {
 
 #[test]
 fn a_hidden_fully_connected_layer_is_pruned_by_the_l1_norms_of_its_rows() {
-    let mut twin = synthetic::fashion_cnn(12, [6, 8, 10], Some(7), false, 1.0).expect("twin");
+    let mut twin = arch::fashion_cnn(12, [6, 8, 10], Some(7), false, 1.0).expect("twin");
     // fc1: row k's entries all equal (k + 1) / 100, except rows 2 and 5, made largest; so the
     // three strongest units are 2, 5 and 6.
     let w = twin.tensors.get_mut("fc1.weight").expect("fc1");

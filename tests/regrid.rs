@@ -5,8 +5,8 @@
 
 use innscope::inn::discretize::AxisKind;
 use innscope::inn::partition::linspace;
+use innscope::model::arch;
 use innscope::model::regrid::{control_count, control_ratio, regrid};
-use innscope::model::synthetic;
 
 /// Keys' cubic convolution kernel with PyTorch's `A = -0.75`.
 fn keys(s: f64) -> f64 {
@@ -39,7 +39,7 @@ fn interpolate(c: &[f64], x: f64) -> f64 {
 #[test]
 fn new_control_values_are_the_old_function_at_the_new_positions() {
     // widths 8, 12, 16 at ratio 0.5: 4, 6, 8 control values per channel axis.
-    let mut model = synthetic::fashion_cnn(3, [8, 12, 16], None, true, 0.5).expect("model");
+    let mut model = arch::fashion_cnn(3, [8, 12, 16], None, true, 0.5).expect("model");
     assert!((control_ratio(&model) - 0.5).abs() < 1e-12);
     // conv2.weight: (out 6 controls, in 4 controls, 5, 5). Along the output axis an uneven
     // profile, times a second one along the input axis.
@@ -85,14 +85,14 @@ fn new_control_values_are_the_old_function_at_the_new_positions() {
 
 #[test]
 fn the_ratio_a_model_has_changes_nothing_and_bad_ratios_are_refused() {
-    let model = synthetic::fashion_cnn(4, [8, 12, 16], None, true, 0.5).expect("model");
+    let model = arch::fashion_cnn(4, [8, 12, 16], None, true, 0.5).expect("model");
     let same = regrid(&model, 0.5).expect("regrid");
     assert_eq!(same.tensors, model.tensors);
     for bad in [0.0, -0.5, 1.5, f64::NAN] {
         assert!(regrid(&model, bad).is_err(), "{bad}");
     }
     // Only channel axes of groups change; the twin (no continuous axes) is left alone.
-    let twin = synthetic::fashion_cnn(4, [8, 12, 16], None, false, 1.0).expect("twin");
+    let twin = arch::fashion_cnn(4, [8, 12, 16], None, false, 1.0).expect("twin");
     assert_eq!(regrid(&twin, 0.5).expect("regrid").tensors, twin.tensors);
     assert!(
         model

@@ -6,13 +6,13 @@ use candle_core::{Device, Tensor};
 use innscope::data::assets;
 use innscope::data::input::grey_batch;
 use innscope::inn::{PartitionKind, Plan};
-use innscope::model::synthetic;
+use innscope::model::arch;
 use innscope::train::{TrainConfig, Trainer, copy_matching, deepen_head, discretize_tensor};
 use rand::SeedableRng;
 
 #[test]
 fn differentiable_discretization_equals_the_engines() {
-    let model = synthetic::fashion_cnn(3, [6, 10, 12], None, true, 0.5).expect("model");
+    let model = arch::fashion_cnn(3, [6, 10, 12], None, true, 0.5).expect("model");
     for (sizes, res) in [
         (vec![6, 10, 12], 28),
         (vec![3, 7, 5], 20),
@@ -66,7 +66,7 @@ fn a_tiny_inn_and_its_twin_learn_in_a_few_steps() {
     let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
     let labels = Tensor::new(labels.as_slice(), &Device::Cpu).expect("labels");
     for continuous in [true, false] {
-        let model = synthetic::fashion_cnn(5, [6, 8, 10], Some(8), continuous, 0.5).expect("model");
+        let model = arch::fashion_cnn(5, [6, 8, 10], Some(8), continuous, 0.5).expect("model");
         let config = TrainConfig {
             lr: 3e-3,
             resolutions: if continuous {
@@ -111,7 +111,7 @@ fn the_bundled_models_have_the_architecture_train_builds() {
         (assets::demo_twin(), false, 1.0),
     ] {
         let built =
-            synthetic::fashion_cnn(1, [32, 64, 128], Some(128), continuous, ratio).expect("model");
+            arch::fashion_cnn(1, [32, 64, 128], Some(128), continuous, ratio).expect("model");
         assert_eq!(bundled.doc.params, built.doc.params);
         assert_eq!(bundled.doc.graph, built.doc.graph);
         assert_eq!(bundled.doc.groups, built.doc.groups);
@@ -137,9 +137,9 @@ fn subset_logits(model: &innscope::model::Model) -> ndarray::Array2<f32> {
 /// them).
 #[test]
 fn a_warm_start_copies_what_matches_and_a_deepened_head_starts_as_the_old_one() {
-    let from = synthetic::fashion_cnn(5, [6, 8, 10], None, false, 1.0).expect("model");
+    let from = arch::fashion_cnn(5, [6, 8, 10], None, false, 1.0).expect("model");
 
-    let mut other = synthetic::fashion_cnn(6, [6, 8, 12], None, false, 1.0).expect("model");
+    let mut other = arch::fashion_cnn(6, [6, 8, 12], None, false, 1.0).expect("model");
     let copied = copy_matching(&mut other, &from);
     // conv3 and fc read or write the 12 channels of the last group: only their bias over the
     // 10 classes still fits.
@@ -159,7 +159,7 @@ fn a_warm_start_copies_what_matches_and_a_deepened_head_starts_as_the_old_one() 
         from.tensors["conv3.bias"].shape()
     );
 
-    let mut deeper = synthetic::fashion_cnn(6, [6, 8, 10], Some(10), false, 1.0).expect("model");
+    let mut deeper = arch::fashion_cnn(6, [6, 8, 10], Some(10), false, 1.0).expect("model");
     assert_eq!(
         copy_matching(&mut deeper, &from).len(),
         6,
@@ -174,8 +174,8 @@ fn a_warm_start_copies_what_matches_and_a_deepened_head_starts_as_the_old_one() 
     // Continuous, control grid as fine as the partition (ratio 1): the discretized fc1 is
     // diagonal (cubic interpolation is exact at its nodes), its diagonal the trapezoid weights
     // times τ — 1/2 at both ends, 1 inside — scaled so that the rows sum to 1 on average.
-    let from = synthetic::fashion_cnn(5, [6, 8, 10], None, true, 1.0).expect("model");
-    let mut deeper = synthetic::fashion_cnn(6, [6, 8, 10], Some(10), true, 1.0).expect("model");
+    let from = arch::fashion_cnn(5, [6, 8, 10], None, true, 1.0).expect("model");
+    let mut deeper = arch::fashion_cnn(6, [6, 8, 10], Some(10), true, 1.0).expect("model");
     copy_matching(&mut deeper, &from);
     assert_eq!(deepen_head(&mut deeper, &from).expect("deepen").len(), 4);
     let plan = deeper.resolve(&deeper.default_plan()).expect("plan");
@@ -201,6 +201,6 @@ fn a_warm_start_copies_what_matches_and_a_deepened_head_starts_as_the_old_one() 
     }
 
     // Nothing to deepen without a hidden layer.
-    let mut flat = synthetic::fashion_cnn(6, [6, 8, 10], None, true, 1.0).expect("model");
+    let mut flat = arch::fashion_cnn(6, [6, 8, 10], None, true, 1.0).expect("model");
     assert!(deepen_head(&mut flat, &from).expect("deepen").is_empty());
 }

@@ -89,7 +89,7 @@ pub fn training_data() -> tempfile::TempDir {
     dir
 }
 
-/// Plan steps for `synthetic::spatial_demo` (groups 0: conv1 out / conv2 in, 1: conv2 out /
+/// Plan steps for `arch::spatial_demo` (groups 0: conv1 out / conv2 in, 1: conv2 out /
 /// fc in; both convolutions continuous in space), with the parameters each step changes,
 /// worked out by hand from the model's structure.
 pub fn plan_steps(model: &Model) -> Vec<(&'static str, Resolved, Vec<&'static str>)> {

@@ -1,6 +1,15 @@
-//! Synthetic INNs with random control values, for tests and benchmarks: a small network whose
-//! kernels are continuous in space as well as in channels, and a ResNet-18-sized network
-//! (about 11.7 M parameters) with 2-D continuous convolutions.
+//! Network architectures innscope builds itself, each in its own file: the one `innscope
+//! train` trains ([`fashion`]), a ResNet-18-sized INN for `innscope bench` ([`resnet`]), and a
+//! small network continuous in space for tests ([`spatial`]). Here: the `Builder` they share,
+//! which collects groups, parameters, tensors and nodes while a network is described.
+
+pub mod fashion;
+pub mod resnet;
+pub mod spatial;
+
+pub use fashion::{FASHION_CLASSES, fashion_cnn};
+pub use resnet::resnet18;
+pub use spatial::spatial_demo;
 
 use std::collections::BTreeMap;
 
@@ -8,9 +17,11 @@ use ndarray::{ArrayD, IxDyn};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::graph::{Node, Op, PaddingMode};
+use super::graph::{Node, Op};
 use super::{InputSpec, Model, ModelDoc, ModelError, ParamSpec};
 use crate::inn::{AxisKind, Group, GroupId, ParamLayout, Quadrature};
+use crate::layers::conv2d::{Conv2d, PaddingMode};
+use crate::layers::{batch_norm::BatchNorm2d, input::Input, linear::Linear};
 
 /// Collects groups, parameters, tensors and nodes while a network is described.
 struct Builder {
@@ -36,7 +47,7 @@ impl Builder {
             graph: vec![Node {
                 inputs: Vec::new(),
                 out: "x".into(),
-                op: Op::Input,
+                op: Op::Input(Input),
             }],
             count: 0,
             discrete: false,
@@ -148,7 +159,7 @@ impl Builder {
         );
         self.node(
             &[x],
-            Op::Conv2d {
+            Op::Conv2d(Conv2d {
                 weight: format!("{name}.weight"),
                 bias: Some(bias),
                 stride: [stride, stride],
@@ -156,7 +167,7 @@ impl Builder {
                 dilation: [1, 1],
                 groups: 1,
                 padding_mode: PaddingMode::Zeros,
-            },
+            }),
         )
     }
 
@@ -230,7 +241,7 @@ impl Builder {
         self.param(&bias, bias_layout, &[c_out], 0.0, Some(0.0));
         self.node(
             &[x],
-            Op::Conv2d {
+            Op::Conv2d(Conv2d {
                 weight: format!("{name}.weight"),
                 bias: Some(bias),
                 stride: [1, 1],
@@ -238,7 +249,7 @@ impl Builder {
                 dilation: [1, 1],
                 groups: 1,
                 padding_mode: PaddingMode::Zeros,
-            },
+            }),
         )
     }
 
@@ -296,10 +307,10 @@ impl Builder {
         );
         self.node(
             &[x],
-            Op::Linear {
+            Op::Linear(Linear {
                 weight: format!("{name}.weight"),
                 bias: Some(format!("{name}.bias")),
-            },
+            }),
         )
     }
 
@@ -322,13 +333,13 @@ impl Builder {
         );
         self.node(
             &[x],
-            Op::BatchNorm2d {
+            Op::BatchNorm2d(BatchNorm2d {
                 weight: Some(format!("{name}.weight")),
                 bias: Some(format!("{name}.bias")),
                 running_mean: format!("{name}.running_mean"),
                 running_var: format!("{name}.running_var"),
                 eps: 1e-5,
-            },
+            }),
         )
     }
 
@@ -359,10 +370,10 @@ impl Builder {
         );
         self.node(
             &[x],
-            Op::Linear {
+            Op::Linear(Linear {
                 weight: format!("{name}.weight"),
                 bias: Some(format!("{name}.bias")),
-            },
+            }),
         )
     }
 
@@ -384,42 +395,6 @@ impl Builder {
     }
 }
 
-/// A small INN on 28x28 greyscale input whose convolutions are continuous in space (native
-/// 3x3 and 5x5 taps; the second kernel has a 4x4 control grid) as well as in channels, with a
-/// global-average-pool head: it runs at any input resolution.
-///
-/// # Errors
-/// Never for these fixed shapes (kept fallible like every model constructor).
-pub fn spatial_demo(seed: u64) -> Result<Model, ModelError> {
-    let mut b = Builder::new(seed);
-    let g0 = b.group(8, "conv1 out / conv2 in");
-    let g1 = b.group(16, "conv2 out / linear in");
-    let x = b.conv("x", "conv1", None, 1, g0, 3, 1, Some(3));
-    let x = b.node(&[&x], Op::Gelu);
-    let x = b.node(
-        &[&x],
-        Op::AvgPool2d {
-            kernel: [2, 2],
-            stride: [2, 2],
-            padding: [0, 0],
-            count_include_pad: true,
-        },
-    );
-    let x = b.conv(&x, "conv2", Some(g0), 8, g1, 5, 1, Some(4));
-    let x = b.node(&[&x], Op::Silu);
-    let x = b.node(
-        &[&x],
-        Op::MaxPool2d {
-            kernel: [3, 3],
-            stride: [1, 1],
-            padding: [1, 1],
-        },
-    );
-    let x = b.node(&[&x], Op::GlobalAvgPool);
-    b.linear(&x, "fc", g1, 10);
-    b.finish("spatial demo (random)", grey_28(0.5, 0.5), 10)
-}
-
 /// A 28x28 greyscale 8-bit input normalised by `mean` and `std`.
 fn grey_28(mean: f32, std: f32) -> InputSpec {
     InputSpec {
@@ -430,181 +405,4 @@ fn grey_28(mean: f32, std: f32) -> InputSpec {
         std: vec![std],
         max_value: 255.0,
     }
-}
-
-/// A ResNet-18-shaped INN (BasicBlocks [2, 2, 2, 2], widths 64–512, 1 000 classes, 224x224
-/// RGB input, about 11.7 M parameters) with random control values; every convolution is
-/// continuous in both channel axes, residual connections share groups.
-///
-/// # Errors
-/// Never for these fixed shapes.
-pub fn resnet18(seed: u64) -> Result<Model, ModelError> {
-    let mut b = Builder::new(seed);
-    let stem = b.group(64, "stem / layer1");
-    let x = b.conv("x", "conv1", None, 3, stem, 7, 2, None);
-    let x = b.batch_norm(&x, "bn1", stem);
-    let x = b.node(&[&x], Op::Relu);
-    let mut x = b.node(
-        &[&x],
-        Op::MaxPool2d {
-            kernel: [3, 3],
-            stride: [2, 2],
-            padding: [1, 1],
-        },
-    );
-    let mut g_prev = stem;
-    for (stage, width) in [64_usize, 128, 256, 512].into_iter().enumerate() {
-        let g_stage = if stage == 0 {
-            stem
-        } else {
-            b.group(width, &format!("layer{} out", stage + 1))
-        };
-        for block in 0..2 {
-            let name = format!("layer{}.{block}", stage + 1);
-            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
-            let g_mid = b.group(width, &format!("{name} inner"));
-            let cin = b.size(g_prev);
-            let h = b.conv(
-                &x,
-                &format!("{name}.conv1"),
-                Some(g_prev),
-                cin,
-                g_mid,
-                3,
-                stride,
-                None,
-            );
-            let h = b.batch_norm(&h, &format!("{name}.bn1"), g_mid);
-            let h = b.node(&[&h], Op::Relu);
-            let h = b.conv(
-                &h,
-                &format!("{name}.conv2"),
-                Some(g_mid),
-                width,
-                g_stage,
-                3,
-                1,
-                None,
-            );
-            let h = b.batch_norm(&h, &format!("{name}.bn2"), g_stage);
-            let skip = if g_prev == g_stage {
-                x.clone()
-            } else {
-                let d = b.conv(
-                    &x,
-                    &format!("{name}.downsample.0"),
-                    Some(g_prev),
-                    cin,
-                    g_stage,
-                    1,
-                    stride,
-                    None,
-                );
-                b.batch_norm(&d, &format!("{name}.downsample.1"), g_stage)
-            };
-            let sum = b.node(&[&h, &skip], Op::Add);
-            x = b.node(&[&sum], Op::Relu);
-            g_prev = g_stage;
-        }
-    }
-    let x = b.node(&[&x], Op::GlobalAvgPool);
-    b.linear(&x, "fc", g_prev, 1000);
-    b.finish(
-        "ResNet-18-sized INN (random)",
-        InputSpec {
-            channels: 3,
-            height: 224,
-            width: 224,
-            mean: vec![0.485, 0.456, 0.406],
-            std: vec![0.229, 0.224, 0.225],
-            max_value: 255.0,
-        },
-        1000,
-    )
-}
-
-/// The Fashion-MNIST classes, in label order.
-pub const FASHION_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-
-/// The architecture `innscope train` trains on Fashion-MNIST (28x28 greyscale), freshly
-/// initialised from `seed`: three 5x5 convolutions of `widths` channels with ReLU, 2x2 average
-/// pooling after the first two, global average pooling and a head: linear (`fc`), or with
-/// `hidden` units a fully connected layer, ReLU and a linear layer (`fc1`, `fc2`).
-///
-/// With `continuous` every kernel is continuous in out-channels, in-channels (trapezoid
-/// quadrature) and space (5 control values per side), and the hidden layer in both of its
-/// axes, so the network runs at any width and any input resolution; otherwise it is the
-/// conventional discrete twin of the same shape. Along channel axes the control grid has
-/// `control_ratio` of the group's size (at least 2): the weight is then a smooth function of
-/// the channel coordinate by construction, and any partition at least as fine as the control
-/// grid samples it without aliasing.
-///
-/// # Errors
-/// A width below 2, or a control ratio outside (0, 1].
-pub fn fashion_cnn(
-    seed: u64,
-    widths: [usize; 3],
-    hidden: Option<usize>,
-    continuous: bool,
-    control_ratio: f64,
-) -> Result<Model, ModelError> {
-    if !(control_ratio > 0.0 && control_ratio <= 1.0) {
-        return Err(ModelError::invalid(format!(
-            "control ratio {control_ratio} is outside (0, 1]"
-        )));
-    }
-    if widths.iter().chain(&hidden).any(|&w| w < 2) {
-        return Err(ModelError::invalid(format!(
-            "widths {widths:?}, hidden {hidden:?}: every layer needs at least 2 channels"
-        )));
-    }
-    let mut b = Builder::new(seed);
-    b.discrete = !continuous;
-    b.control_ratio = control_ratio;
-    let g0 = b.group(widths[0], "conv1 out / conv2 in");
-    let g1 = b.group(widths[1], "conv2 out / conv3 in");
-    let head_in = if hidden.is_some() { "fc1 in" } else { "fc in" };
-    let g2 = b.group(widths[2], &format!("conv3 out / {head_in}"));
-    let pool = Op::AvgPool2d {
-        kernel: [2, 2],
-        stride: [2, 2],
-        padding: [0, 0],
-        count_include_pad: true,
-    };
-    let x = b.trained_conv("x", "conv1", None, 1, g0, 5);
-    let x = b.node(&[&x], Op::Relu);
-    let x = b.node(&[&x], pool.clone());
-    let x = b.trained_conv(&x, "conv2", Some(g0), widths[0], g1, 5);
-    let x = b.node(&[&x], Op::Relu);
-    let x = b.node(&[&x], pool);
-    let x = b.trained_conv(&x, "conv3", Some(g1), widths[1], g2, 5);
-    let x = b.node(&[&x], Op::Relu);
-    let x = b.node(&[&x], Op::GlobalAvgPool);
-    if let Some(units) = hidden {
-        let g3 = b.group(units, "fc1 out / fc2 in");
-        let x = b.trained_linear(&x, "fc1", g2, Some(g3), 0);
-        let x = b.node(&[&x], Op::Relu);
-        b.trained_linear(&x, "fc2", g3, None, 10);
-    } else {
-        b.trained_linear(&x, "fc", g2, None, 10);
-    }
-    let name = if continuous {
-        "Fashion-MNIST INN"
-    } else {
-        "Fashion-MNIST discrete twin"
-    };
-    let mut model = b.finish(name, grey_28(0.286, 0.353), 10)?;
-    model.doc.classes = FASHION_CLASSES.iter().map(|c| (*c).to_string()).collect();
-    Ok(model)
 }
