@@ -2,11 +2,9 @@
 //!
 //! A parameter's λ has one axis per tensor dimension. Discrete axes hold the tensor's own
 //! entries; continuous axes hold control values that are interpolated at a partition (channel
-//! axes) or at the tap positions of the current resolution (spatial axes). Axes are
-//! interpolated from the last continuous dimension to the first, which for a 2-D continuous
-//! weight is PyTorch's order (input channels, the `grid_sample` width, before output channels).
-//! Then the quadrature weights multiply the quadrature dimension, then `τ`, then the spatial
-//! area element: `W = ((F * q) * τ) * (R0 / R)²`.
+//! axes) or at the tap positions of the current resolution (spatial axes), in
+//! [`ParamLayout::interpolation_order`]; then [`ParamLayout::scaling`]:
+//! `W = ((F * q) * τ) * (R0 / R)²`.
 
 use std::mem::MaybeUninit;
 
@@ -132,6 +130,31 @@ impl ParamLayout {
             AxisKind::Channel { group } => a.partitions.get(group) == b.partitions.get(group),
             AxisKind::SpatialH => a.scale[0].to_bits() == b.scale[0].to_bits(),
             AxisKind::SpatialW => a.scale[1].to_bits() == b.scale[1].to_bits(),
+        })
+    }
+
+    /// The continuous dimensions in the order every engine interpolates them: the last one
+    /// first (for a 2-D continuous weight PyTorch's order, input channels, the
+    /// `grid_sample` width, before output channels). The CPU engine, the GPU's jobs and
+    /// training all take it from here.
+    #[must_use]
+    pub fn interpolation_order(&self) -> Vec<usize> {
+        (0..self.axes.len())
+            .rev()
+            .filter(|&d| self.axes[d].is_continuous())
+            .collect()
+    }
+
+    /// What the last interpolation pass multiplies by under `plan`, `W = ((F · q) · τ) ·
+    /// area`: the one place the engines and training read it from.
+    ///
+    /// # Errors
+    /// A quadrature axis with fewer than two points, or that is not continuous.
+    pub fn scaling(&self, plan: &Resolved) -> Result<Scaling, Error> {
+        let quadrature = self.quadrature_weights(plan)?.zip(self.quadrature);
+        Ok(Scaling {
+            quadrature,
+            area: self.area_factor(plan),
         })
     }
 
@@ -334,6 +357,31 @@ fn gather_lanes_with(
         });
         for (j, (d, f)) in dst.iter_mut().zip(sums).enumerate() {
             *d = finish(f, j);
+        }
+    }
+}
+
+/// The factors of a parameter's discrete values after interpolation: each value is
+/// `((f · q) · τ) · area`, in that order (TorchIntegral's), where `q` is the trapezoid weight
+/// of its point along the quadrature axis. See [`ParamLayout::scaling`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaling {
+    /// The trapezoid weights `q` and the quadrature (its axis and `τ`), with quadrature.
+    pub quadrature: Option<(Vec<f32>, Quadrature)>,
+    /// The spatial area element `(R0 / R)²`.
+    pub area: f32,
+}
+
+impl Scaling {
+    /// The borrowed form the CPU's interpolation passes fuse into their last pass.
+    #[must_use]
+    pub fn fused(&self) -> FinalScale<'_> {
+        FinalScale {
+            quadrature: self
+                .quadrature
+                .as_ref()
+                .map(|(q, spec)| (q.as_slice(), spec.dim, spec.tau)),
+            area: self.area,
         }
     }
 }
@@ -739,15 +787,8 @@ pub fn discretize_with(
 ) -> Result<ArrayD<f32>, Error> {
     check_lambda_shape(lambda.shape(), layout)?;
     checked_elements(&layout.discrete_shape(plan)?)?;
-    let q = layout.quadrature_weights(plan)?;
-    let scale = FinalScale {
-        quadrature: q
-            .as_deref()
-            .zip(layout.quadrature)
-            .map(|(q, spec)| (q, spec.dim, spec.tau)),
-        area: layout.area_factor(plan),
-    };
-    interpolate(lambda, layout, plan, cache, scale)
+    let scaling = layout.scaling(plan)?;
+    interpolate(lambda, layout, plan, cache, scaling.fused())
 }
 
 /// The continuous function itself at `plan`'s points: λ interpolated along every continuous
@@ -779,10 +820,7 @@ fn interpolate(
     cache: Option<&BasisCache>,
     scale: FinalScale<'_>,
 ) -> Result<ArrayD<f32>, Error> {
-    let dims: Vec<usize> = (0..layout.axes.len())
-        .rev()
-        .filter(|&d| layout.axes[d].is_continuous())
-        .collect();
+    let dims = layout.interpolation_order();
     let planes: usize = lambda.shape().iter().skip(2).product();
     if dims == [1, 0] && lambda.ndim() >= 2 && planes > 1 {
         // The common case (conv weights continuous in both channel axes). With one value per
