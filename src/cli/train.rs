@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use innscope::data::assets;
 use innscope::data::idx::Dataset;
 use innscope::engine::cpu::CpuEngine;
-use innscope::model::{Model, native, regrid, synthetic};
+use innscope::model::{Model, arch, native, regrid};
 use innscope::train::{TrainConfig, Trainer};
 
 /// Arguments of `innscope train`.
@@ -69,6 +69,11 @@ pub struct TrainArgs {
     /// Probability that a step trains every group at full width (INN only).
     #[arg(long, default_value_t = 0.3)]
     pub full_width_prob: f64,
+    /// The sandwich rule with in-place distillation (INN only): every step trains the full
+    /// width on the labels and the smallest width (`--min-keep`) plus N random widths on the
+    /// full width's answers, in one update (N + 2 passes a step).
+    #[arg(long, value_name = "N")]
+    pub sandwich: Option<usize>,
     /// Train on the first N training images only.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -135,6 +140,7 @@ fn provenance(
         "hidden": hidden,
         "init": init,
         "full_width_prob": config.full_width_prob,
+        "sandwich": config.sandwich.map(|k| format!("full width on labels, smallest and {k} random widths distilled from it")),
         "flip": config.flip,
         "train_seconds": seconds.round(),
         "images_per_s": (images_per_s * 10.0).round() / 10.0,
@@ -243,7 +249,7 @@ fn warm_start(model: &mut Model, path: &Path) -> anyhow::Result<serde_json::Valu
     }))
 }
 
-/// Units of the hidden fully connected layer of a [`synthetic::fashion_cnn`], if it has one.
+/// Units of the hidden fully connected layer of a [`arch::fashion_cnn`], if it has one.
 fn hidden_units(model: &Model) -> Option<usize> {
     model.param("fc1.weight").map(|p| p.layout.shape[0])
 }
@@ -269,6 +275,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         },
         min_keep: if args.twin { 1.0 } else { args.min_keep },
         full_width_prob: if args.twin { 1.0 } else { args.full_width_prob },
+        sandwich: if args.twin { None } else { args.sandwich },
         limit: args.limit,
         ..TrainConfig::default()
     };
@@ -320,7 +327,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         };
         (model, done, secs)
     } else {
-        let mut model = synthetic::fashion_cnn(
+        let mut model = arch::fashion_cnn(
             args.seed,
             [w0, w1, w2],
             args.hidden,

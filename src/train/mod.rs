@@ -14,8 +14,6 @@
 //! a generator seeded by `(seed, e)`, so a run resumed at an epoch boundary sees what an
 //! uninterrupted one would (AdamW's moment estimates restart from zero on resume).
 
-pub mod conv;
-
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -52,8 +50,13 @@ pub struct TrainConfig {
     pub resolutions: Vec<usize>,
     /// Smallest fraction of a group's size sampled per step (1 trains at full width only).
     pub min_keep: f64,
-    /// Probability that a step runs every group at full size.
+    /// Probability that a step runs every group at full size (ignored by the sandwich rule).
     pub full_width_prob: f64,
+    /// The sandwich rule of slimmable networks with in-place distillation: when `Some(k)`,
+    /// every step trains the full width on the labels, and the smallest width (`min_keep`) and
+    /// `k` random widths on the full width's answers (its detached class probabilities), all at
+    /// one resolution and summed into one update. `None`: one sampled width per step.
+    pub sandwich: Option<usize>,
     /// Random horizontal flips of the training images.
     pub flip: bool,
     /// Train on the first `limit` images only (for quick checks).
@@ -71,6 +74,7 @@ impl Default for TrainConfig {
             resolutions: vec![28],
             min_keep: 1.0,
             full_width_prob: 1.0,
+            sandwich: None,
             flip: true,
             limit: None,
         }
@@ -95,8 +99,9 @@ pub struct Progress {
 }
 
 /// Discretize `lambda` (a tensor carrying gradients) under `plan` with differentiable ops:
-/// interpolation along each continuous axis (last to first, as the engines do), then the
-/// quadrature weights times `τ`, then the spatial area element.
+/// interpolation along each continuous axis in [`ParamLayout::interpolation_order`], then
+/// [`ParamLayout::scaling`] (the quadrature weights times `τ` as one factor, which differs from
+/// the engines' `(f · q) · τ` only in float rounding; gradients do not need the bits).
 ///
 /// # Errors
 /// A plan that lacks one of the parameter's groups, or quadrature on fewer than two points.
@@ -107,7 +112,7 @@ pub fn discretize_tensor(
 ) -> Result<Tensor, EngineError> {
     let rank = layout.axes.len();
     let mut t = lambda.clone();
-    for dim in (0..rank).rev() {
+    for dim in layout.interpolation_order() {
         let Some(points) = layout.axis_points(dim, plan).map_err(ModelError::from)? else {
             continue;
         };
@@ -119,16 +124,14 @@ pub fn discretize_tensor(
         shape[rank - 1] = points.len();
         t = flat.reshape(shape)?.transpose(dim, rank - 1)?;
     }
-    if let (Some(q), Some(quad)) = (
-        layout.quadrature_weights(plan).map_err(ModelError::from)?,
-        layout.quadrature,
-    ) {
+    let scaling = layout.scaling(plan).map_err(ModelError::from)?;
+    if let Some((q, quad)) = &scaling.quadrature {
         let mut shape = vec![1; rank];
         shape[quad.dim] = q.len();
         let scaled: Vec<f32> = q.iter().map(|w| w * quad.tau).collect();
         t = t.broadcast_mul(&Tensor::from_vec(scaled, shape, &Device::Cpu)?)?;
     }
-    let area = layout.area_factor(plan);
+    let area = scaling.area;
     if (area - 1.0).abs() > f32::EPSILON {
         t = (t * f64::from(area))?;
     }
@@ -232,6 +235,14 @@ pub fn deepen_head(model: &mut Model, from: &Model) -> Result<Vec<String>, Model
         .to_vec())
 }
 
+/// How [`Trainer::plan_at`] sizes each group.
+#[derive(Clone, Copy)]
+enum Widths {
+    Full,
+    Smallest,
+    Random,
+}
+
 /// A model being trained: its document, one [`Var`] per tensor, and the optimiser.
 pub struct Trainer {
     model: Model,
@@ -297,8 +308,39 @@ impl Trainer {
     /// # Errors
     /// A sampled plan the model rejects (not for valid configurations).
     pub fn sample_plan(&self, rng: &mut StdRng) -> Result<Resolved, EngineError> {
-        let r = self.config.resolutions[rng.random_range(0..self.config.resolutions.len())];
+        let r = self.sample_resolution(rng);
         let full = rng.random_bool(self.config.full_width_prob.clamp(0.0, 1.0));
+        let widths = if full { Widths::Full } else { Widths::Random };
+        self.plan_at(widths, r, rng)
+    }
+
+    /// The plans of one sandwich-rule step: full width first, then the smallest, then `random`
+    /// sampled widths, all at one sampled resolution.
+    ///
+    /// # Errors
+    /// A sampled plan the model rejects (not for valid configurations).
+    pub fn sample_sandwich(
+        &self,
+        random: usize,
+        rng: &mut StdRng,
+    ) -> Result<Vec<Resolved>, EngineError> {
+        let r = self.sample_resolution(rng);
+        let mut plans = vec![
+            self.plan_at(Widths::Full, r, rng)?,
+            self.plan_at(Widths::Smallest, r, rng)?,
+        ];
+        for _ in 0..random {
+            plans.push(self.plan_at(Widths::Random, r, rng)?);
+        }
+        Ok(plans)
+    }
+
+    fn sample_resolution(&self, rng: &mut StdRng) -> usize {
+        self.config.resolutions[rng.random_range(0..self.config.resolutions.len())]
+    }
+
+    /// Uniform partitions at resolution `r`, each group's size chosen by `widths`.
+    fn plan_at(&self, widths: Widths, r: usize, rng: &mut StdRng) -> Result<Resolved, EngineError> {
         let sizes = self
             .model
             .doc
@@ -307,10 +349,11 @@ impl Trainer {
             .map(|g| {
                 let n = g.original_size;
                 let lo = keep_size(n, self.config.min_keep).min(n);
-                let size = if full || lo >= n {
-                    n
-                } else {
-                    rng.random_range(lo..=n)
+                let size = match widths {
+                    Widths::Full => n,
+                    Widths::Smallest => lo,
+                    Widths::Random if lo >= n => n,
+                    Widths::Random => rng.random_range(lo..=n),
                 };
                 (g.id, size)
             })
@@ -378,6 +421,48 @@ impl Trainer {
         Ok((loss.to_scalar::<f32>()?, correct as usize))
     }
 
+    /// One sandwich-rule step: `plans[0]` (the full width) learns from the labels, every other
+    /// plan from the full width's class probabilities (in-place distillation, a soft cross
+    /// entropy against a detached target), and the summed loss makes one update. Returns the
+    /// full width's loss and its number of correct answers.
+    ///
+    /// # Errors
+    /// Op failures, or no plans.
+    pub fn sandwich_step(
+        &mut self,
+        x: &Tensor,
+        labels: &Tensor,
+        plans: &[Resolved],
+        lr: f64,
+    ) -> Result<(f32, usize), EngineError> {
+        let Some((full, students)) = plans.split_first() else {
+            return Err(EngineError::Invalid("a sandwich step needs plans".into()));
+        };
+        let logits = self.logits(x, full)?;
+        let hard = candle_nn::loss::cross_entropy(&logits, labels)?;
+        let target = candle_nn::ops::softmax(&logits.detach(), 1)?;
+        let mut total = hard.clone();
+        for plan in students {
+            let student = candle_nn::ops::log_softmax(&self.logits(x, plan)?, 1)?;
+            let soft = (target.mul(&student)?.sum(1)?.mean_all()? * -1.0)?;
+            total = (total + soft)?;
+        }
+        self.optimizer.set_learning_rate(lr);
+        self.optimizer.backward_step(&total)?;
+        let correct = logits
+            .argmax(1)?
+            .eq(labels)?
+            .to_dtype(DType::F32)?
+            .sum_all()?
+            .to_scalar::<f32>()?;
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a count of at most the batch size"
+        )]
+        Ok((hard.to_scalar::<f32>()?, correct as usize))
+    }
+
     /// The learning rate at global step `t` of `total` (cosine decay from the peak).
     #[must_use]
     pub fn learning_rate(&self, t: usize, total: usize) -> f64 {
@@ -415,7 +500,11 @@ impl Trainer {
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0_f64, 0_usize, 0_usize);
         for step in 0..steps {
-            let plan = self.sample_plan(&mut rng)?;
+            let plans = match self.config.sandwich {
+                Some(random) => self.sample_sandwich(random, &mut rng)?,
+                None => vec![self.sample_plan(&mut rng)?],
+            };
+            let plan = &plans[0];
             let idx = &order[step * batch..(step + 1) * batch];
             let flipped: Vec<Vec<u8>> = idx
                 .iter()
@@ -438,7 +527,11 @@ impl Trainer {
             let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
             let labels = Tensor::new(labels.as_slice(), &Device::Cpu)?;
             let lr = self.learning_rate(epoch * steps + step, total_steps);
-            let (loss, ok) = self.step(&x, &labels, &plan, lr)?;
+            let (loss, ok) = if self.config.sandwich.is_some() {
+                self.sandwich_step(&x, &labels, &plans, lr)?
+            } else {
+                self.step(&x, &labels, plan, lr)?
+            };
             loss_sum += f64::from(loss) * batch as f64;
             correct += ok;
             seen += batch;
