@@ -18,7 +18,7 @@ use innscope::engine::Engine;
 use innscope::engine::cpu::CpuEngine;
 use innscope::gpu::{Discretization, GpuContext, GpuEngine, GpuTimer, MAX_ROWS};
 use innscope::inn::{GroupId, Plan, Resolved};
-use innscope::model::{Model, synthetic};
+use innscope::model::{Model, arch};
 use ndarray::Array4;
 use rayon::prelude::*;
 use serde_json::json;
@@ -29,8 +29,8 @@ pub struct BenchArgs {
     /// Model (`*.inn.safetensors`); the bundled demo when omitted.
     pub model: Option<PathBuf>,
     /// Engines to time: `all` (CPU, and GPU where an adapter exists), `cpu` or `gpu`.
-    #[arg(long, default_value = "all")]
-    pub engine: String,
+    #[arg(long, value_enum, default_value_t = BenchEngines::All)]
+    pub engine: BenchEngines,
     /// Skip the synthetic ResNet-18-sized INN.
     #[arg(long)]
     pub no_resnet: bool,
@@ -62,6 +62,17 @@ pub struct BenchArgs {
     /// block on software ones), `spin` or `block`.
     #[arg(long, value_enum, default_value_t = GpuWait::Auto)]
     pub gpu_wait: GpuWait,
+}
+
+/// See [`BenchArgs::engine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchEngines {
+    /// The CPU engine, and the GPU engine where an adapter exists.
+    All,
+    /// The CPU engine only.
+    Cpu,
+    /// The GPU engine only (an error without an adapter).
+    Gpu,
 }
 
 /// See [`BenchArgs::gpu_wait`].
@@ -590,7 +601,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let resnet = if args.no_resnet {
         None
     } else {
-        Some(synthetic::resnet18(1)?)
+        Some(arch::resnet18(1)?)
     };
     let (demo_plans, demo_one) = plans(&demo, demo.native())?;
     let mut cases = vec![Case {
@@ -610,8 +621,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             batch: args.batch.clamp(1, 8),
         });
     }
-    let want_cpu = args.engine == "all" || args.engine == "cpu";
-    let want_gpu = args.engine == "all" || args.engine == "gpu";
+    let want_cpu = args.engine != BenchEngines::Gpu;
+    let want_gpu = args.engine != BenchEngines::Cpu;
     let gpu = if want_gpu {
         match GpuContext::headless() {
             Ok(ctx) => {
@@ -622,7 +633,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 }
                 Some(Arc::new(ctx))
             }
-            Err(e) if args.engine == "gpu" => return Err(e.into()),
+            Err(e) if args.engine == BenchEngines::Gpu => return Err(e.into()),
             Err(e) => {
                 eprintln!("note: no GPU engine ({e}); timing the CPU engine only");
                 None
