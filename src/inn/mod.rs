@@ -6,6 +6,7 @@
 //! - [`spatial`]: tap positions of continuous spatial axes at another input resolution.
 //! - [`group`]: axes that share a partition.
 //! - [`plan`]: sizes, partitions and resolution chosen by the user.
+//! - [`layout`]: what each axis of a parameter is, and its shapes and points under a plan.
 //! - [`discretize`]: control values λ → discrete tensor.
 //!
 //! Every engine (CPU, GPU) and every panel takes its numbers from here.
@@ -13,13 +14,14 @@
 pub mod basis;
 pub mod discretize;
 pub mod group;
+pub mod layout;
 pub mod partition;
 pub mod plan;
 pub mod quadrature;
 pub mod spatial;
 
-pub use discretize::{AxisKind, ParamLayout};
 pub use group::{Group, GroupId};
+pub use layout::{AxisKind, ParamLayout};
 pub use partition::PartitionKind;
 pub use plan::{Plan, Resolved};
 pub use quadrature::Quadrature;
