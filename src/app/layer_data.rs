@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use ndarray::{Array2, Array3, ArrayD, Axis, IxDyn};
+use ndarray::{Array2, ArrayD, Axis, IxDyn};
 
 use crate::inn::basis::Basis;
 use crate::inn::discretize::sample_function;
@@ -180,21 +180,6 @@ fn at_point(
     }
     let reduced = reduced.into_shape_with_order(IxDyn(&reduced_shape)).ok()?;
     Some((one, reduced, key))
-}
-
-/// The first `n` output channels of a 4-D kernel `w` summed over input channels,
-/// `(n, kh, kw)`; `None` for other ranks.
-#[must_use]
-pub fn channel_sums(w: &ArrayD<f32>, n: usize) -> Option<Array3<f32>> {
-    let w = w.view().into_dimensionality::<ndarray::Ix4>().ok()?;
-    let n = n.min(w.shape()[0]);
-    let (kh, kw) = (w.shape()[2], w.shape()[3]);
-    let mut out = Array3::zeros((n, kh, kw));
-    for a in 0..n {
-        out.index_axis_mut(Axis(0), a)
-            .assign(&w.index_axis(Axis(0), a).sum_axis(Axis(0)));
-    }
-    Some(out)
 }
 
 fn slice(values: &ArrayD<f32>, which: Slice) -> Array2<f32> {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use image::DynamicImage;
 use ndarray::{Array2, Array3, ArrayD};
 
-use super::layer_data::{self, Plane, Slice, discrete_plane};
+use super::layer_data::{Plane, Slice, discrete_plane};
 use crate::data::input::image_to_input;
 use crate::engine::cpu::CpuEngine;
 use crate::engine::{Engine, EngineError, softmax_rows};
@@ -354,7 +354,7 @@ impl State {
     #[must_use]
     pub fn channel_sums(&self, n: usize) -> Option<Array3<f32>> {
         match &self.weight {
-            Some(w) => layer_data::channel_sums(w, n),
+            Some(w) => crate::engine::channel_sums(w, n),
             None => self.engine.channel_sums(&self.layer()?.name, n).ok(),
         }
     }

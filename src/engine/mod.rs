@@ -261,18 +261,8 @@ impl Engine {
     /// An unknown parameter or one that is not 4-D; GPU failures.
     pub fn channel_sums(&self, name: &str, n: usize) -> Result<Array3<f32>, EngineError> {
         match self {
-            Self::Cpu(c) => {
-                let w = c.weight(name)?;
-                let w = w
-                    .view()
-                    .into_dimensionality::<ndarray::Ix4>()
-                    .map_err(|_| EngineError::Invalid(format!("{name} is not a 4-D kernel")))?;
-                let n = n.min(w.shape()[0]);
-                Ok(Array3::from_shape_fn(
-                    (n, w.shape()[2], w.shape()[3]),
-                    |(a, r, s)| w.slice(ndarray::s![a, .., r, s]).sum(),
-                ))
-            }
+            Self::Cpu(c) => channel_sums(&c.weight(name)?, n)
+                .ok_or_else(|| EngineError::Invalid(format!("{name} is not a 4-D kernel"))),
             Self::Gpu(g) => Ok(g.channel_sums(name, n)?),
         }
     }
@@ -296,6 +286,21 @@ impl Engine {
             Self::Gpu(g) => Ok(g.wait()?),
         }
     }
+}
+
+/// The first `n` output channels of a 4-D kernel `w` summed over input channels,
+/// `(n, kh, kw)`; `None` for other ranks. What the GPU engine computes where its weights are.
+#[must_use]
+pub fn channel_sums(w: &ndarray::ArrayD<f32>, n: usize) -> Option<Array3<f32>> {
+    let w = w.view().into_dimensionality::<ndarray::Ix4>().ok()?;
+    let n = n.min(w.shape()[0]);
+    let (kh, kw) = (w.shape()[2], w.shape()[3]);
+    let mut out = Array3::zeros((n, kh, kw));
+    for a in 0..n {
+        out.index_axis_mut(ndarray::Axis(0), a)
+            .assign(&w.index_axis(ndarray::Axis(0), a).sum_axis(ndarray::Axis(0)));
+    }
+    Some(out)
 }
 
 /// Class probabilities from logits, per row (softmax, shifted by the row maximum).

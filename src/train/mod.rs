@@ -403,28 +403,14 @@ impl Trainer {
         plan: &Resolved,
         lr: f64,
     ) -> Result<(f32, usize), EngineError> {
-        let logits = self.logits(x, plan)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
-        self.optimizer.set_learning_rate(lr);
-        self.optimizer.backward_step(&loss)?;
-        let correct = logits
-            .argmax(1)?
-            .eq(labels)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()?;
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a count of at most the batch size"
-        )]
-        Ok((loss.to_scalar::<f32>()?, correct as usize))
+        self.sandwich_step(x, labels, std::slice::from_ref(plan), lr)
     }
 
     /// One sandwich-rule step: `plans[0]` (the full width) learns from the labels, every other
     /// plan from the full width's class probabilities (in-place distillation, a soft cross
-    /// entropy against a detached target), and the summed loss makes one update. Returns the
-    /// full width's loss and its number of correct answers.
+    /// entropy against a detached target), and the summed loss makes one update (one plan: a
+    /// plain step on the labels). Returns the full width's loss and its number of correct
+    /// answers.
     ///
     /// # Errors
     /// Op failures, or no plans.
@@ -440,12 +426,14 @@ impl Trainer {
         };
         let logits = self.logits(x, full)?;
         let hard = candle_nn::loss::cross_entropy(&logits, labels)?;
-        let target = candle_nn::ops::softmax(&logits.detach(), 1)?;
         let mut total = hard.clone();
-        for plan in students {
-            let student = candle_nn::ops::log_softmax(&self.logits(x, plan)?, 1)?;
-            let soft = (target.mul(&student)?.sum(1)?.mean_all()? * -1.0)?;
-            total = (total + soft)?;
+        if !students.is_empty() {
+            let target = candle_nn::ops::softmax(&logits.detach(), 1)?;
+            for plan in students {
+                let student = candle_nn::ops::log_softmax(&self.logits(x, plan)?, 1)?;
+                let soft = (target.mul(&student)?.sum(1)?.mean_all()? * -1.0)?;
+                total = (total + soft)?;
+            }
         }
         self.optimizer.set_learning_rate(lr);
         self.optimizer.backward_step(&total)?;
@@ -527,11 +515,7 @@ impl Trainer {
             let labels: Vec<u32> = idx.iter().map(|&i| u32::from(data.labels[i])).collect();
             let labels = Tensor::new(labels.as_slice(), &Device::Cpu)?;
             let lr = self.learning_rate(epoch * steps + step, total_steps);
-            let (loss, ok) = if self.config.sandwich.is_some() {
-                self.sandwich_step(&x, &labels, &plans, lr)?
-            } else {
-                self.step(&x, &labels, plan, lr)?
-            };
+            let (loss, ok) = self.sandwich_step(&x, &labels, &plans, lr)?;
             loss_sum += f64::from(loss) * batch as f64;
             correct += ok;
             seen += batch;
